@@ -60,14 +60,14 @@ type BusyPoll struct {
 // powers of two; 0 takes the default (2048), and a negative Rx or Tx size
 // leaves that ring out (a transmit-only or receive-only socket).
 type Config struct {
-	RxSize, TxSize             int
-	FillSize, CompletionSize   int
-	Mode                       BindMode
-	NeedWakeup                 bool     // XDP_USE_NEED_WAKEUP
-	MultiBuffer                bool     // XDP_USE_SG: packets may span several frames (jumbo frames)
-	BusyPoll                   BusyPoll // socket options for busy polling
-	TxBudget                   int      // XDP_MAX_TX_SKB_BUDGET: descriptors per copy-mode kick; 0 leaves 32
-	BindRetry                  time.Duration
+	RxSize, TxSize           int
+	FillSize, CompletionSize int
+	Mode                     BindMode
+	NeedWakeup               bool     // XDP_USE_NEED_WAKEUP
+	MultiBuffer              bool     // XDP_USE_SG: packets may span several frames (jumbo frames)
+	BusyPoll                 BusyPoll // socket options for busy polling
+	TxBudget                 int      // XDP_MAX_TX_SKB_BUDGET: descriptors per copy-mode kick; 0 leaves 32
+	BindRetry                time.Duration
 }
 
 const defaultRingSize = 2048
@@ -133,9 +133,12 @@ func Open(u *UMEM, ifname string, queue uint32, cfg Config) (*Socket, error) {
 	return s, nil
 }
 
-func open(u *UMEM, ifname string, ifindex int, queue uint32, cfg Config) (s *Socket, err error) {
+func open(u *UMEM, ifname string, ifindex int, queue uint32, cfg Config) (_ *Socket, err error) {
 	if u == nil || u.area == nil {
 		return nil, errors.New("umem is closed")
+	}
+	if u.fd < 0 {
+		return nil, errors.New("umem has no socket: an earlier failed bind could not re-register it")
 	}
 	rx, tx := ringSize(cfg.RxSize), ringSize(cfg.TxSize)
 	fill, comp := ringSize(cfg.FillSize), ringSize(cfg.CompletionSize)
@@ -151,7 +154,7 @@ func open(u *UMEM, ifname string, ifindex int, queue uint32, cfg Config) (s *Soc
 		return nil, errors.New("socket needs an rx or a tx ring")
 	}
 
-	s = &Socket{umem: u, ifname: ifname, ifindex: ifindex, queue: queue, fd: -1}
+	s := &Socket{umem: u, ifname: ifname, ifindex: ifindex, queue: queue, fd: -1}
 	shared := u.fdAdopted
 	if shared {
 		s.fd, err = unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
@@ -162,11 +165,14 @@ func open(u *UMEM, ifname string, ifindex int, queue uint32, cfg Config) (s *Soc
 		s.fd = u.fd
 	}
 	defer func() {
-		if err != nil {
-			s.unmapRings()
-			if shared {
-				_ = unix.Close(s.fd)
-			}
+		if err == nil {
+			return
+		}
+		s.unmapRings()
+		if shared {
+			_ = unix.Close(s.fd)
+		} else if rerr := u.reregister(); rerr != nil {
+			err = fmt.Errorf("%w; re-registering the umem after it: %w", err, rerr)
 		}
 	}()
 

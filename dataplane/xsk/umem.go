@@ -78,26 +78,43 @@ func NewUMEM(cfg UMEMConfig) (*UMEM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mapping umem area of %d bytes: %w", size, err)
 	}
+	u := &UMEM{fd: -1, area: area, frameSize: cfg.FrameSize, frameCount: cfg.FrameCount, headroom: cfg.Headroom}
+	if err := u.register(); err != nil {
+		_ = unix.Munmap(area)
+		return nil, err
+	}
+	return u, nil
+}
+
+// register creates the owning socket and registers the area on it.
+func (u *UMEM) register() error {
 	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		_ = unix.Munmap(area)
-		return nil, fmt.Errorf("creating AF_XDP socket: %w", err)
+		return fmt.Errorf("creating AF_XDP socket: %w", err)
 	}
 	reg := unix.XDPUmemReg{
-		Addr:     uint64(uintptr(unsafe.Pointer(&area[0]))),
-		Len:      uint64(size),
-		Size:     cfg.FrameSize,
-		Headroom: cfg.Headroom,
+		Addr:     uint64(uintptr(unsafe.Pointer(&u.area[0]))),
+		Len:      uint64(len(u.area)),
+		Size:     u.frameSize,
+		Headroom: u.headroom,
 	}
 	if err := setsockoptPtr(fd, unix.SOL_XDP, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
 		_ = unix.Close(fd)
-		_ = unix.Munmap(area)
 		if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EPERM) {
-			return nil, fmt.Errorf("registering umem of %d bytes: %w (%w)", size, ErrMemlock, err)
+			return fmt.Errorf("registering umem of %d bytes: %w (%w)", len(u.area), ErrMemlock, err)
 		}
-		return nil, fmt.Errorf("registering umem of %d bytes: %w", size, err)
+		return fmt.Errorf("registering umem of %d bytes: %w", len(u.area), err)
 	}
-	return &UMEM{fd: fd, area: area, frameSize: cfg.FrameSize, frameCount: cfg.FrameCount, headroom: cfg.Headroom}, nil
+	u.fd = fd
+	return nil
+}
+
+// reregister replaces the owning socket after a failed first bind: its rings
+// exist and cannot be created again, so the next Open needs a fresh one.
+func (u *UMEM) reregister() error {
+	_ = unix.Close(u.fd)
+	u.fd = -1
+	return u.register()
 }
 
 // FrameSize is the size of one frame in bytes.
@@ -144,7 +161,9 @@ func (u *UMEM) Close() error {
 		return fmt.Errorf("closing umem: %d sockets still open on it", u.sockets)
 	}
 	var errs []error
-	if err := unix.Close(u.fd); err != nil {
+	if u.fd < 0 {
+		// a failed reregister left no socket
+	} else if err := unix.Close(u.fd); err != nil {
 		errs = append(errs, fmt.Errorf("closing umem socket: %w", err))
 	}
 	if err := unix.Munmap(u.area); err != nil {

@@ -1,0 +1,326 @@
+package conntrack
+
+import (
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tandem-gw/tandem/internal/clock"
+)
+
+const (
+	maxEntries = 1<<30 - 1
+	// nullsBit marks the end of a chain. The end of bucket b's chain holds
+	// nullsBit|b (hlist_nulls): a lock-free reader whose walk was diverted
+	// into another chain, because the entry it stood on was removed and
+	// reused, ends on the wrong nulls value and starts over.
+	nullsBit = 1 << 31
+	// freeEnd ends free lists; it is a nulls value of no bucket, so a reader
+	// that walks into a free list also starts over.
+	freeEnd = ^uint32(0)
+	// spillBatch is how many free entries move between a shard and the
+	// shared spill list at a time.
+	spillBatch = 32
+)
+
+// Ref names one incarnation of an entry: it stops resolving once the
+// connection is removed, even if the slot is reused.
+type Ref struct {
+	idx, gen uint32
+}
+
+// Table is the connection table. Lookups are lock-free and allocation-free
+// and may run on any goroutine. Writers (insert, remove, sweep, apply) take
+// per-shard mutexes: a connection's home shard is chosen by the symmetric
+// hash of its original key; a NATed connection also takes the shard of its
+// reply tuple, the two always locked in index order. Per-packet state
+// updates take only the entry's own lock (entry.seq). All methods are safe
+// for concurrent use.
+type Table struct {
+	cfg     Config
+	clk     clock.Clock
+	sink    RecordSink
+	seed    uint64
+	natSeed uint64
+
+	entries []entry
+	// buckets are chain heads: a node id (entry index<<1 | Dir) or a nulls
+	// value. Stored with the shard's mu held, after the node's entry is fully
+	// written (release); loaded by readers (acquire).
+	buckets    []atomic.Uint32
+	bmask      uint32
+	shardShift uint
+	shards     []shard
+
+	spillMu sync.Mutex
+	spill   uint32 // free list shared by all shards; guarded by spillMu
+	spillN  int    // guarded by spillMu
+
+	// vfloor is the highest version this table has applied from a peer.
+	// Versions it makes are above it and above the clock (see Record).
+	vfloor atomic.Uint64
+
+	applyMu sync.Mutex // serialises Apply
+
+	sweepHand atomic.Uint64
+	snat      []natPool
+	dnat      []dnatRule
+}
+
+type shard struct {
+	mu    sync.Mutex
+	free  uint32 // free list head (node-id form); guarded by mu
+	nfree int    // guarded by mu
+	hand  uint32 // eviction scan cursor; guarded by mu
+	live  atomic.Int64
+	stats [numCounters]atomic.Uint64
+	_     [64]byte
+}
+
+// New preallocates a table of cfg.MaxEntries entries (128 bytes each) and
+// an index of 2 buckets per entry rounded up to a power of two (4 bytes
+// each): about 136 bytes per entry, NAT included, whatever the load.
+func New(cfg Config) (*Table, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, fmt.Errorf("creating conntrack table: %w", err)
+	}
+	t := &Table{cfg: cfg, clk: cfg.Clock, sink: cfg.Records, seed: cfg.Seed}
+	if t.seed == 0 {
+		t.seed = rand.Uint64() | 1
+	}
+	t.natSeed = mum(t.seed, 0x94d049bb133111eb)
+	nb := 1 << bits.Len(uint(2*cfg.MaxEntries-1))
+	if nb < cfg.Shards {
+		nb = cfg.Shards
+	}
+	t.buckets = make([]atomic.Uint32, nb)
+	t.bmask = uint32(nb - 1)
+	t.shardShift = uint(bits.Len(uint(nb))-1) - uint(bits.Len(uint(cfg.Shards))-1)
+	for i := range t.buckets {
+		t.buckets[i].Store(nullsBit | uint32(i))
+	}
+	t.entries = make([]entry, cfg.MaxEntries)
+	t.shards = make([]shard, cfg.Shards)
+	for i := range t.shards {
+		t.shards[i].free = freeEnd
+		t.shards[i].hand = uint32(uint64(i) * uint64(cfg.MaxEntries) / uint64(cfg.Shards))
+	}
+	// Seven eighths of the entries start on the shards' own free lists, the
+	// rest on the spill list that feeds whichever shard runs dry first.
+	per := cfg.MaxEntries * 7 / 8 / cfg.Shards
+	for i := cfg.MaxEntries - 1; i >= 0; i-- {
+		if s := i / max(per, 1); per > 0 && s < cfg.Shards {
+			t.push(&t.shards[s], uint32(i))
+		} else {
+			t.entries[i].next[0].Store(t.spill)
+			t.spill = uint32(i) << 1
+			t.spillN++
+		}
+	}
+	if err := t.compileNAT(); err != nil {
+		return nil, fmt.Errorf("creating conntrack table: %w", err)
+	}
+	return t, nil
+}
+
+// Cap returns MaxEntries.
+func (t *Table) Cap() int { return len(t.entries) }
+
+// Len returns the number of live entries (tombstones included).
+func (t *Table) Len() int {
+	var n int64
+	for i := range t.shards {
+		n += t.shards[i].live.Load()
+	}
+	return int(n)
+}
+
+// Self returns this member's id.
+func (t *Table) Self() uint8 { return t.cfg.Self }
+
+// Now returns the table clock's time.
+func (t *Table) Now() int64 { return t.clk.Now() }
+
+func (t *Table) bucketOf(h uint64) uint32 { return uint32(h) & t.bmask }
+
+func (t *Table) shardOf(b uint32) int { return int(b >> t.shardShift) }
+
+// Lookup finds the live connection k belongs to and the direction k
+// matched. It takes no lock and allocates nothing.
+func (t *Table) Lookup(k Key) (Ref, Dir, bool) {
+	kw := k.words()
+	idx, gen, dir, ok := t.find(&kw, kw.hash(t.seed), false)
+	if !ok || t.entries[idx].meta.Load()&fTomb != 0 {
+		return Ref{}, 0, false
+	}
+	return Ref{idx, gen}, dir, true
+}
+
+// find walks the chain of kw's bucket. A node of the original direction
+// matches kw or its reverse; a reply node matches kw exactly, or (collide
+// set, for insertion checks) its reverse too. It returns tombstones.
+func (t *Table) find(kw *kwords, h uint64, collide bool) (idx, gen uint32, dir Dir, ok bool) {
+	b := t.bucketOf(h)
+	sw := kw.swapped()
+retry:
+	n := t.buckets[b].Load()
+	for n&nullsBit == 0 {
+		e := &t.entries[n>>1]
+		g := e.gen.Load()
+		next := e.next[n&1].Load()
+		if g&1 == 1 {
+			var match bool
+			if n&1 == 0 {
+				ew := e.words()
+				if ew == *kw {
+					match, dir = true, DirOriginal
+				} else if ew == sw {
+					match, dir = true, DirReply
+				}
+			} else {
+				m := e.meta.Load()
+				ow := e.words()
+				rw := replyWords(&ow, metaNAT(m), [2]uint64{e.nat[0].Load(), e.nat[1].Load()}, metaPort(m))
+				if rw == *kw || collide && rw == sw {
+					match, dir = true, DirReply
+				}
+			}
+			if match && e.gen.Load() == g {
+				return n >> 1, g, dir, true
+			}
+		}
+		n = next
+	}
+	if n != nullsBit|b {
+		goto retry
+	}
+	return 0, 0, 0, false
+}
+
+// lockPair locks shards a and b (b < 0: only a) in index order.
+func (t *Table) lockPair(a, b int) {
+	switch {
+	case b < 0 || a == b:
+		t.shards[a].mu.Lock()
+	case a < b:
+		t.shards[a].mu.Lock()
+		t.shards[b].mu.Lock()
+	default:
+		t.shards[b].mu.Lock()
+		t.shards[a].mu.Lock()
+	}
+}
+
+func (t *Table) unlockPair(a, b int) {
+	t.shards[a].mu.Unlock()
+	if b >= 0 && a != b {
+		t.shards[b].mu.Unlock()
+	}
+}
+
+// push puts entry idx on s's free list. Precondition: s.mu held (or s not
+// yet shared). The link is stored in next[0] in node form so a reader still
+// standing on the entry walks the free list to freeEnd and starts over.
+func (t *Table) push(s *shard, idx uint32) {
+	t.entries[idx].next[0].Store(s.free)
+	s.free = idx << 1
+	s.nfree++
+}
+
+// alloc takes a free entry for shard si: its own list, then the spill list,
+// then (TryLock, never blocking) a neighbour's. Precondition: shard si's mu
+// held.
+func (t *Table) alloc(si int) (uint32, bool) {
+	s := &t.shards[si]
+	if s.nfree == 0 {
+		t.refill(si)
+		if s.nfree == 0 {
+			return 0, false
+		}
+	}
+	idx := s.free >> 1
+	s.free = t.entries[idx].next[0].Load()
+	s.nfree--
+	return idx, true
+}
+
+func (t *Table) refill(si int) {
+	s := &t.shards[si]
+	t.spillMu.Lock()
+	for s.nfree < spillBatch && t.spillN > 0 {
+		idx := t.spill >> 1
+		t.spill = t.entries[idx].next[0].Load()
+		t.spillN--
+		t.push(s, idx)
+	}
+	t.spillMu.Unlock()
+	for i := 1; i < len(t.shards) && s.nfree == 0; i++ {
+		o := &t.shards[(si+i)%len(t.shards)]
+		if !o.mu.TryLock() {
+			continue
+		}
+		for o.nfree > 0 && s.nfree < spillBatch {
+			idx := o.free >> 1
+			o.free = t.entries[idx].next[0].Load()
+			o.nfree--
+			t.push(s, idx)
+		}
+		o.mu.Unlock()
+	}
+}
+
+// release returns entry idx to shard si, spilling a batch when the shard
+// holds many more than it started with. Precondition: shard si's mu held.
+func (t *Table) release(si int, idx uint32) {
+	s := &t.shards[si]
+	t.push(s, idx)
+	if s.nfree < len(t.entries)/len(t.shards)+2*spillBatch {
+		return
+	}
+	t.spillMu.Lock()
+	for i := 0; i < spillBatch; i++ {
+		j := s.free >> 1
+		s.free = t.entries[j].next[0].Load()
+		s.nfree--
+		t.entries[j].next[0].Store(t.spill)
+		t.spill = j << 1
+		t.spillN++
+	}
+	t.spillMu.Unlock()
+}
+
+// link puts node (idx, d) at the head of bucket b. Precondition: the
+// bucket's shard mu held; the entry fully written and its gen odd.
+func (t *Table) link(b, idx uint32, d Dir) {
+	e := &t.entries[idx]
+	e.next[d].Store(t.buckets[b].Load())
+	t.buckets[b].Store(idx<<1 | uint32(d))
+}
+
+// unlink removes node (idx, d) from bucket b. The node keeps its next link
+// so that readers standing on it carry on down the chain. Precondition:
+// the bucket's shard mu held.
+func (t *Table) unlink(b, idx uint32, d Dir) {
+	node := idx<<1 | uint32(d)
+	prev := &t.buckets[b]
+	for n := prev.Load(); n&nullsBit == 0; n = prev.Load() {
+		if n == node {
+			prev.Store(t.entries[idx].next[d].Load())
+			return
+		}
+		prev = &t.entries[n>>1].next[n&1]
+	}
+}
+
+// replyBucket returns the bucket of an entry's reply node and the shard
+// guarding it, or -1, -1 when the entry has none.
+func (t *Table) replyBucket(e *entry, ow *kwords, m uint64) (uint32, int) {
+	if m&fReplyNode == 0 {
+		return 0, -1
+	}
+	rw := replyWords(ow, metaNAT(m), [2]uint64{e.nat[0].Load(), e.nat[1].Load()}, metaPort(m))
+	rb := t.bucketOf(rw.hash(t.seed))
+	return rb, t.shardOf(rb)
+}
