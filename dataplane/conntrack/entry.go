@@ -66,10 +66,10 @@ const (
 
 const scaleUnknown = 15
 
-func metaState(m uint64) State     { return State(m & mStateMask) }
-func metaNAT(m uint64) NATKind     { return NATKind(m >> mNATShift & 3) }
-func metaOwner(m uint64) uint8     { return uint8(m >> mOwnerShift) }
-func metaPort(m uint64) uint16     { return uint16(m >> mPortShift) }
+func metaState(m uint64) State { return State(m & mStateMask) }
+func metaNAT(m uint64) NATKind { return NATKind(m >> mNATShift & 3) }
+func metaOwner(m uint64) uint8 { return uint8(m >> mOwnerShift) }
+func metaPort(m uint64) uint16 { return uint16(m >> mPortShift) }
 func metaScale(m uint64, d Dir) uint8 {
 	return uint8(m >> (mScaleShift + 4*uint(d)) & 0xf)
 }

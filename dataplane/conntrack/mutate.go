@@ -1,5 +1,7 @@
 package conntrack
 
+import "sync/atomic"
+
 // newConn describes an entry to create.
 type newConn struct {
 	state   State
@@ -13,7 +15,8 @@ type newConn struct {
 	fixed   bool   // NAT address/port given (Apply); no candidate search
 	version uint64 // 0: the table makes one
 	expires int64
-	emit    bool // emit an OpNew record
+	emit    bool  // emit an OpNew record
+	now     int64 // clock time of the insertion
 	seg     *Segment
 	dir     Dir
 }
@@ -25,6 +28,7 @@ const (
 	outExists
 	outFull
 	outNAT
+	outConflict // a given NAT reply tuple is taken (Apply)
 )
 
 // insert creates the entry for kw. On success the entry is live and linked
@@ -32,9 +36,7 @@ const (
 func (t *Table) insert(kw *kwords, h uint64, nc *newConn) (Ref, outcome) {
 	b := t.bucketOf(h)
 	si := t.shardOf(b)
-	if t.cfg.WhenFull == FullEvictEmbryonic && t.exhausted(si) {
-		t.evict(si)
-	}
+	evicted := t.cfg.WhenFull != FullEvictEmbryonic
 	probes := 1
 	var space uint64
 	if nc.nat != NATNone && !nc.fixed {
@@ -63,7 +65,7 @@ func (t *Table) insert(kw *kwords, h uint64, nc *newConn) (Ref, outcome) {
 			if _, _, _, ok := t.find(&rw, rw.hash(t.seed), true); ok {
 				t.unlockPair(si, ri)
 				if nc.fixed {
-					return Ref{}, outExists
+					return Ref{}, outConflict
 				}
 				continue
 			}
@@ -77,12 +79,19 @@ func (t *Table) insert(kw *kwords, h uint64, nc *newConn) (Ref, outcome) {
 		idx, ok := t.alloc(si)
 		if !ok {
 			t.unlockPair(si, ri)
+			if !evicted && t.Len() >= len(t.entries) {
+				// Full: make room once and try this candidate again.
+				evicted = true
+				if t.evict(si) {
+					p--
+					continue
+				}
+			}
 			t.count(h, cDropFull)
 			return Ref{}, outFull
 		}
 		ref := t.initEntry(idx, kw, b, rb, ri >= 0, nc)
 		t.unlockPair(si, ri)
-		t.shards[si].live.Add(1)
 		t.count(h, cInserted)
 		return ref, outOK
 	}
@@ -95,8 +104,10 @@ func (t *Table) insert(kw *kwords, h uint64, nc *newConn) (Ref, outcome) {
 func (t *Table) initEntry(idx uint32, kw *kwords, b, rb uint32, reply bool, nc *newConn) Ref {
 	e := &t.entries[idx]
 	e.lock()
+	// Atomic stores are full barriers on amd64 (XCHG): skip those that
+	// would not change the word. Loads are plain moves.
 	for i := range kw {
-		e.key[i].Store(kw[i])
+		store64(&e.key[i], kw[i])
 	}
 	m := uint64(nc.state) | uint64(nc.nat)<<mNATShift | uint64(nc.owner)<<mOwnerShift |
 		uint64(nc.natPort)<<mPortShift | uint64(nc.natIdx)<<mPoolShift | nc.flags | nc.scale
@@ -104,20 +115,18 @@ func (t *Table) initEntry(idx uint32, kw *kwords, b, rb uint32, reply bool, nc *
 		m |= fReplyNode
 	}
 	e.meta.Store(m)
-	e.nat[0].Store(nc.natAddr[0])
-	e.nat[1].Store(nc.natAddr[1])
+	store64(&e.nat[0], nc.natAddr[0])
+	store64(&e.nat[1], nc.natAddr[1])
 	v := nc.version
 	if v == 0 {
-		v = t.newVersion()
+		v = t.newVersion(nc.now)
 	}
 	e.version.Store(v)
 	e.expires.Store(nc.expires)
-	e.synced.Store(0)
-	for d := range e.tcp {
-		e.tcp[d].end.Store(0)
-		e.tcp[d].maxEnd.Store(0)
-		e.tcp[d].maxWin.Store(0)
+	if e.synced.Load() != 0 {
+		e.synced.Store(0)
 	}
+	resetTCP(e)
 	if nc.seg != nil {
 		t.tcpInWindow(e, nc.dir, nc.seg)
 	}
@@ -127,16 +136,28 @@ func (t *Table) initEntry(idx uint32, kw *kwords, b, rb uint32, reply bool, nc *
 		t.link(rb, idx, DirReply)
 	}
 	if nc.emit {
-		t.emit(e, OpNew, t.clk.Now())
+		t.emit(e, OpNew, nc.now)
 	}
 	e.unlock()
 	return Ref{idx, gen}
 }
 
+func store64(a *atomic.Uint64, v uint64) {
+	if a.Load() != v {
+		a.Store(v)
+	}
+}
+
+func store32(a *atomic.Uint32, v uint32) {
+	if a.Load() != v {
+		a.Store(v)
+	}
+}
+
 // newVersion returns the first version of a new incarnation: above the
 // clock and above every version applied from a peer.
-func (t *Table) newVersion() uint64 {
-	return max(uint64(t.clk.Now()), t.vfloor.Load()) + 1
+func (t *Table) newVersion(now int64) uint64 {
+	return max(uint64(now), t.vfloor.Load()) + 1
 }
 
 // remove deletes the entry ref names. A Delete record is emitted when emit
@@ -174,7 +195,6 @@ func (t *Table) remove(ref Ref, emit bool, why int) bool {
 	}
 	t.release(si, ref.idx)
 	t.unlockPair(si, ri)
-	t.shards[si].live.Add(-1)
 	t.count(h, cRemoved)
 	if why >= 0 {
 		t.count(h, why)
@@ -201,7 +221,7 @@ func (t *Table) InsertNAT(k Key, st State, nat NATRequest) (Ref, error) {
 	kw := k.words()
 	h := kw.hash(t.seed)
 	now := t.clk.Now()
-	nc := newConn{state: st, owner: t.cfg.Self, expires: now + t.cfg.Timeouts.timeout(st), emit: true}
+	nc := newConn{state: st, owner: t.cfg.Self, expires: now + t.cfg.Timeouts.timeout(st), emit: true, now: now}
 	if st.IsTCP() {
 		nc.scale = scaleUnknown<<mScaleShift | scaleUnknown<<(mScaleShift+4)
 	}
@@ -214,26 +234,10 @@ func (t *Table) InsertNAT(k Key, st State, nat NATRequest) (Ref, error) {
 		return Ref{}, ErrExists
 	case outFull:
 		return Ref{}, ErrTableFull
-	case outNAT:
+	case outNAT, outConflict:
 		return Ref{}, ErrNATExhausted
 	}
 	return ref, nil
-}
-
-// exhausted reports whether shard si has no free entry nearby (a racy
-// hint: the authoritative check is alloc under the lock).
-func (t *Table) exhausted(si int) bool {
-	s := &t.shards[si]
-	s.mu.Lock()
-	n := s.nfree
-	s.mu.Unlock()
-	if n > 0 {
-		return false
-	}
-	t.spillMu.Lock()
-	n = t.spillN
-	t.spillMu.Unlock()
-	return n == 0
 }
 
 // evict looks at cfg.EvictScan entries from shard si's cursor and removes

@@ -6,20 +6,20 @@ type State uint8
 
 // TCP states follow netfilter's names and meaning (nf_conntrack_proto_tcp.c).
 const (
-	StateNone        State = iota // no state (invalid as an entry state)
-	StateSynSent                  // SYN seen in the original direction
-	StateSynRecv                  // SYN+ACK seen in reply
-	StateEstablished              // three-way handshake completed
-	StateFinWait                  // FIN seen in one direction
-	StateCloseWait                // FIN acknowledged by the other side
-	StateLastAck                  // FIN seen in both directions
-	StateTimeWait                 // last ACK seen
-	StateClose                    // RST seen, or closed
-	StateSynSent2                 // simultaneous open: SYN seen in both directions
-	StateUDPUnreplied             // UDP, one direction only so far
-	StateUDPReplied               // UDP, both directions seen (stream-like)
-	StateICMP                     // ICMP echo exchange
-	StateGeneric                  // any other protocol
+	StateNone         State = iota // no state (invalid as an entry state)
+	StateSynSent                   // SYN seen in the original direction
+	StateSynRecv                   // SYN+ACK seen in reply
+	StateEstablished               // three-way handshake completed
+	StateFinWait                   // FIN seen in one direction
+	StateCloseWait                 // FIN acknowledged by the other side
+	StateLastAck                   // FIN seen in both directions
+	StateTimeWait                  // last ACK seen
+	StateClose                     // RST seen, or closed
+	StateSynSent2                  // simultaneous open: SYN seen in both directions
+	StateUDPUnreplied              // UDP, one direction only so far
+	StateUDPReplied                // UDP, both directions seen (stream-like)
+	StateICMP                      // ICMP echo exchange
+	StateGeneric                   // any other protocol
 	numStates
 )
 

@@ -3,34 +3,34 @@ package conntrack
 // Outcome counters, kept per shard (so writers on different shards do not
 // share a cache line) and summed by Stats.
 const (
-	cInserted       = iota // entries created by traffic or Insert
-	cRemoved               // entries removed (expired, evicted, deleted, closed)
-	cExpired               // removed by Sweep because their timeout passed
-	cEvicted               // embryonic entries evicted to make room
-	cDropFull              // new connections dropped: table full
-	cDropInvalid           // packets failing the state machine or window check
-	cDropNoPickup          // non-SYN TCP packets of unknown connections (pickup off)
-	cDropNAT               // new connections dropped: NAT pool exhausted
-	cRecords               // records enqueued
-	cRecordsLost           // records the sink refused (entry marked dirty)
-	cDeletesLost           // delete records the sink refused (cannot be retried)
-	cApplied               // records applied
-	cApplyStale            // records ignored: duplicate or older version
-	cApplyConflict         // records refused: NAT reply tuple taken by another entry
-	cApplyFull             // records refused: table full
-	cPromoted              // entries promoted by PromoteOwner
+	cInserted      = iota // entries created by traffic or Insert
+	cRemoved              // entries removed (expired, evicted, deleted, closed)
+	cExpired              // removed by Sweep because their timeout passed
+	cEvicted              // embryonic entries evicted to make room
+	cDropFull             // new connections dropped: table full
+	cDropInvalid          // packets failing the state machine or window check
+	cDropNoPickup         // non-SYN TCP packets of unknown connections (pickup off)
+	cDropNAT              // new connections dropped: NAT pool exhausted
+	cRecords              // records enqueued
+	cRecordsLost          // records the sink refused (entry marked dirty)
+	cDeletesLost          // delete records the sink refused (cannot be retried)
+	cApplied              // records applied
+	cApplyStale           // records ignored: duplicate or older version
+	cApplyConflict        // records refused: NAT reply tuple taken by another entry
+	cApplyFull            // records refused: table full
+	cPromoted             // entries promoted by PromoteOwner
 	numCounters
 )
 
 // Stats are the table's cumulative outcome counters.
 type Stats struct {
-	Inserted, Removed, Expired, Evicted      uint64
-	DropFull, DropInvalid, DropNoPickup      uint64
-	DropNAT                                  uint64
-	Records, RecordsLost, DeletesLost        uint64
-	Applied, ApplyStale, ApplyConflict       uint64
-	ApplyFull, Promoted                      uint64
-	Live                                     int
+	Inserted, Removed, Expired, Evicted uint64
+	DropFull, DropInvalid, DropNoPickup uint64
+	DropNAT                             uint64
+	Records, RecordsLost, DeletesLost   uint64
+	Applied, ApplyStale, ApplyConflict  uint64
+	ApplyFull, Promoted                 uint64
+	Live                                int
 }
 
 // Stats sums the per-shard counters. The sums are not a consistent

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/tandem-gw/tandem/internal/clock"
 )
@@ -74,7 +75,6 @@ type shard struct {
 	free  uint32 // free list head (node-id form); guarded by mu
 	nfree int    // guarded by mu
 	hand  uint32 // eviction scan cursor; guarded by mu
-	live  atomic.Int64
 	stats [numCounters]atomic.Uint64
 	_     [64]byte
 }
@@ -96,12 +96,14 @@ func New(cfg Config) (*Table, error) {
 		nb = cfg.Shards
 	}
 	t.buckets = make([]atomic.Uint32, nb)
+	adviseHuge(unsafe.Pointer(&t.buckets[0]), uintptr(nb)*4)
 	t.bmask = uint32(nb - 1)
 	t.shardShift = uint(bits.Len(uint(nb))-1) - uint(bits.Len(uint(cfg.Shards))-1)
 	for i := range t.buckets {
 		t.buckets[i].Store(nullsBit | uint32(i))
 	}
 	t.entries = make([]entry, cfg.MaxEntries)
+	adviseHuge(unsafe.Pointer(&t.entries[0]), uintptr(cfg.MaxEntries)*unsafe.Sizeof(entry{}))
 	t.shards = make([]shard, cfg.Shards)
 	for i := range t.shards {
 		t.shards[i].free = freeEnd
@@ -130,9 +132,10 @@ func (t *Table) Cap() int { return len(t.entries) }
 
 // Len returns the number of live entries (tombstones included).
 func (t *Table) Len() int {
-	var n int64
+	var n uint64
 	for i := range t.shards {
-		n += t.shards[i].live.Load()
+		s := &t.shards[i].stats
+		n += s[cInserted].Load() - s[cRemoved].Load()
 	}
 	return int(n)
 }
@@ -163,40 +166,105 @@ func (t *Table) Lookup(k Key) (Ref, Dir, bool) {
 // set, for insertion checks) its reverse too. It returns tombstones.
 func (t *Table) find(kw *kwords, h uint64, collide bool) (idx, gen uint32, dir Dir, ok bool) {
 	b := t.bucketOf(h)
-	sw := kw.swapped()
-retry:
-	n := t.buckets[b].Load()
-	for n&nullsBit == 0 {
-		e := &t.entries[n>>1]
-		g := e.gen.Load()
-		next := e.next[n&1].Load()
-		if g&1 == 1 {
-			var match bool
-			if n&1 == 0 {
-				ew := e.words()
-				if ew == *kw {
-					match, dir = true, DirOriginal
-				} else if ew == sw {
-					match, dir = true, DirReply
+	return t.findFrom(kw, b, t.buckets[b].Load(), collide)
+}
+
+// findFrom is find with the bucket head already loaded (LookupBatch loads
+// a batch of heads first so their cache misses overlap).
+func (t *Table) findFrom(kw *kwords, b, n uint32, collide bool) (idx, gen uint32, dir Dir, ok bool) {
+	for {
+		for n&nullsBit == 0 {
+			e := &t.entries[n>>1]
+			g := e.gen.Load()
+			next := e.next[n&1].Load()
+			if g&1 == 1 {
+				var match bool
+				if n&1 == 0 {
+					match, dir = t.matchOrig(e, kw)
+				} else {
+					match, dir = t.matchReply(e, kw, collide), DirReply
 				}
-			} else {
-				m := e.meta.Load()
-				ow := e.words()
-				rw := replyWords(&ow, metaNAT(m), [2]uint64{e.nat[0].Load(), e.nat[1].Load()}, metaPort(m))
-				if rw == *kw || collide && rw == sw {
-					match, dir = true, DirReply
+				if match && e.gen.Load() == g {
+					return n >> 1, g, dir, true
 				}
 			}
-			if match && e.gen.Load() == g {
-				return n >> 1, g, dir, true
+			n = next
+		}
+		if n == nullsBit|b {
+			return 0, 0, 0, false
+		}
+		n = t.buckets[b].Load() // diverted into another chain: start over
+	}
+}
+
+// matchOrig compares kw with an original node: equal is the original
+// direction, equal to the reverse is the reply.
+func (t *Table) matchOrig(e *entry, kw *kwords) (bool, Dir) {
+	w0, w1, w2, w3, w4 := e.key[0].Load(), e.key[1].Load(), e.key[2].Load(), e.key[3].Load(), e.key[4].Load()
+	if w4 == kw[4] && w0 == kw[0] && w2 == kw[2] && w1 == kw[1] && w3 == kw[3] {
+		return true, DirOriginal
+	}
+	if w0 == kw[2] && w2 == kw[0] && w1 == kw[3] && w3 == kw[1] && w4 == kw.swapped()[4] {
+		return true, DirReply
+	}
+	return false, 0
+}
+
+func (t *Table) matchReply(e *entry, kw *kwords, collide bool) bool {
+	m := e.meta.Load()
+	ow := e.words()
+	rw := replyWords(&ow, metaNAT(m), [2]uint64{e.nat[0].Load(), e.nat[1].Load()}, metaPort(m))
+	if rw == *kw {
+		return true
+	}
+	return collide && rw == kw.swapped()
+}
+
+// Hit is one result of LookupBatch.
+type Hit struct {
+	Ref Ref
+	Dir Dir
+	OK  bool
+}
+
+// lookupStride is how many lookups LookupBatch overlaps.
+const lookupStride = 16
+
+// LookupBatch looks up keys[i] into out[i] (len(out) >= len(keys)) and
+// returns the number of hits. It is Lookup for a receive batch: it loads
+// the bucket heads of up to 16 keys, then touches their first entries,
+// before walking any chain, so the cache misses of different keys overlap
+// instead of queueing one behind the other. Lock-free, allocation-free.
+func (t *Table) LookupBatch(keys []Key, out []Hit) int {
+	out = out[:len(keys)]
+	hits := 0
+	var kws [lookupStride]kwords
+	var bs, heads [lookupStride]uint32
+	for base := 0; base < len(keys); base += lookupStride {
+		n := min(lookupStride, len(keys)-base)
+		for i := 0; i < n; i++ {
+			kws[i] = keys[base+i].words()
+			bs[i] = t.bucketOf(kws[i].hash(t.seed))
+		}
+		for i := 0; i < n; i++ {
+			heads[i] = t.buckets[bs[i]].Load()
+		}
+		for i := 0; i < n; i++ {
+			if h := heads[i]; h&nullsBit == 0 {
+				t.entries[h>>1].gen.Load()
 			}
 		}
-		n = next
+		for i := 0; i < n; i++ {
+			idx, gen, dir, ok := t.findFrom(&kws[i], bs[i], heads[i], false)
+			if ok && t.entries[idx].meta.Load()&fTomb == 0 {
+				out[base+i] = Hit{Ref{idx, gen}, dir, true}
+				hits++
+			} else {
+				out[base+i] = Hit{}
+			}
+		}
 	}
-	if n != nullsBit|b {
-		goto retry
-	}
-	return 0, 0, 0, false
+	return hits
 }
 
 // lockPair locks shards a and b (b < 0: only a) in index order.

@@ -201,8 +201,8 @@ func (t *Table) tcpInWindow(e *entry, d Dir, seg *Segment) bool {
 // e's lock held.
 func resetTCP(e *entry) {
 	for d := range e.tcp {
-		e.tcp[d].end.Store(0)
-		e.tcp[d].maxEnd.Store(0)
-		e.tcp[d].maxWin.Store(0)
+		store32(&e.tcp[d].end, 0)
+		store32(&e.tcp[d].maxEnd, 0)
+		store32(&e.tcp[d].maxWin, 0)
 	}
 }

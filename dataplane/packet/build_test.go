@@ -58,9 +58,12 @@ func TestBuildUnsolicitedNA(t *testing.T) {
 		if body[4] != 0xa0 || !bytes.Equal(body[8:24], ip6B[:]) || body[24] != 2 || body[25] != 1 || !bytes.Equal(body[26:32], macA[:]) {
 			t.Errorf("NA body % x", body)
 		}
-		if !ChecksumsValid(buf[:n], p) {
-			t.Errorf("NA checksum")
+		if !ChecksumsValid(buf[:n], p) || !p.IsNDP() {
+			t.Errorf("NA checksum or IsNDP")
 		}
+	}
+	if decode(t, mustBuild(echo6Spec())).IsNDP() {
+		t.Errorf("echo request taken for NDP")
 	}
 	if n := BuildUnsolicitedNA(buf[:85], 0, macA, ip6A, ip6B, false); n != 0 {
 		t.Errorf("short buffer: %d", n)

@@ -51,6 +51,16 @@ func sum64(b []byte, acc uint64) uint64 {
 	return acc + c
 }
 
+// headerSum is Sum for an IPv4 header (a multiple of 4 bytes, at most 60):
+// 32-bit words cannot overflow the accumulator, so no carries to chase.
+func headerSum(h []byte) uint16 {
+	var s uint64
+	for ; len(h) >= 4; h = h[4:] {
+		s += uint64(be.Uint32(h))
+	}
+	return fold(s)
+}
+
 // fold reduces a 64-bit ones'-complement sum to 16 bits.
 func fold(s uint64) uint16 {
 	s = s>>32 + s&0xffffffff
@@ -100,12 +110,14 @@ func ChecksumUpdate128(csum uint16, old, new [16]byte) uint16 {
 	return applyDiff(csum, diffBytes(old[:], new[:]))
 }
 
-// diffBytes returns the RFC 1624 change term sum(~m + m') over the 16-bit
-// words of an even-length field, unfolded.
+// diffBytes returns the RFC 1624 change term sum(~m + m') over a field of
+// 4 or 16 bytes, unfolded. It works a 32-bit word at a time: complementing
+// a 32-bit word complements both of its 16-bit halves, and the fold adds the
+// halves back together.
 func diffBytes(old, new []byte) uint64 {
 	var d uint64
-	for i := 0; i+1 < len(old) && i+1 < len(new); i += 2 {
-		d += uint64(^be.Uint16(old[i:])) + uint64(be.Uint16(new[i:]))
+	for i := 0; i+3 < len(old) && i+3 < len(new); i += 4 {
+		d += uint64(^be.Uint32(old[i:])) + uint64(be.Uint32(new[i:]))
 	}
 	return d
 }
@@ -149,13 +161,13 @@ func l4Sum(frame []byte, h *Headers, start, end int) uint16 {
 // ChecksumsValid reports whether the IPv4 header checksum and the transport
 // checksum of the packet p decoded from frame verify. The transport checksum
 // is checked only for a whole TCP, UDP, ICMP or ICMPv6 segment (not a
-// fragment); a UDP-over-IPv4 checksum of 0 means none and is valid. Decode
+// fragment); a UDP checksum of 0 means none, valid over IPv4 only. Decode
 // leaves this to the caller because it reads every payload byte.
 func ChecksumsValid(frame []byte, p *Parsed) bool {
 	h := &p.Headers
 	if h.Family == 4 {
 		l3 := int(h.L3Off)
-		if Sum(frame[l3:h.L4Off], 0) != 0xffff {
+		if headerSum(frame[l3:h.L4Off]) != 0xffff {
 			return false
 		}
 	}
@@ -163,8 +175,8 @@ func ChecksumsValid(frame []byte, p *Parsed) bool {
 	if !ok {
 		return true
 	}
-	if h.Proto == ProtoUDP && h.Family == 4 && be.Uint16(frame[csum:]) == 0 {
-		return true
+	if h.Proto == ProtoUDP && be.Uint16(frame[csum:]) == 0 {
+		return h.Family == 4 // RFC 768 "none"; RFC 8200 8.1 forbids it for IPv6
 	}
 	return l4Sum(frame, h, start, end) == 0xffff
 }
@@ -183,7 +195,7 @@ func updateChecksums(frame []byte, h *Headers, keepUDPZero bool) {
 	if h.Family == 4 {
 		l3 := int(h.L3Off)
 		be.PutUint16(frame[l3+10:], 0)
-		be.PutUint16(frame[l3+10:], Checksum(frame[l3:h.L4Off], 0))
+		be.PutUint16(frame[l3+10:], ^headerSum(frame[l3:h.L4Off]))
 	}
 	start, end, csum, ok := l4Span(frame, h)
 	if !ok {

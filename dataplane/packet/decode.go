@@ -125,7 +125,7 @@ func decodeIPv4(h *Headers, b []byte, off int, inner bool) DropReason {
 		tot = len(ip)
 		h.Flags |= FlagTruncated
 	}
-	if !inner && Sum(ip[:hl], 0) != 0xffff {
+	if !inner && headerSum(ip[:hl]) != 0xffff {
 		return DropIPv4Checksum
 	}
 	h.Family = 4
@@ -191,6 +191,9 @@ func decodeIPv6(h *Headers, b []byte, off int, inner bool) DropReason {
 	h.TTL = ip[7]
 	copy(h.Src[:], ip[8:24])
 	copy(h.Dst[:], ip[24:40])
+	if Is4(h.Src) || Is4(h.Dst) {
+		return DropIPv6Mapped // would be taken for IPv4 in a flow key
+	}
 	h.L3Off = uint16(off)
 	h.End = uint16(end)
 	nh := ip[6]

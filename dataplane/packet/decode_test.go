@@ -74,10 +74,10 @@ func TestDecodeTCPFields(t *testing.T) {
 	}
 }
 
-// TestDecodeKnownCapture decodes a frame written out by hand as hex: IPv4
+// TestDecodeKnownFrame decodes a frame written out by hand as hex: IPv4
 // UDP to port 53, its header and UDP checksums computed by an independent
 // Python implementation of RFC 1071, not by this package.
-func TestDecodeKnownCapture(t *testing.T) {
+func TestDecodeKnownFrame(t *testing.T) {
 	f := unhex(t, `
 		02 00 00 00 00 0b 02 00 00 00 00 0a 08 00
 		45 00 00 29 1c 46 40 00 40 11 9d 2a c0 a8 00 02 c0 a8 00 01
@@ -91,7 +91,7 @@ func TestDecodeKnownCapture(t *testing.T) {
 		t.Errorf("%+v", p.Headers)
 	}
 	if !ChecksumsValid(f, p) {
-		t.Errorf("checksums of the capture do not verify")
+		t.Errorf("checksums of the known frame do not verify")
 	}
 }
 
@@ -294,6 +294,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"ip checksum", mod(udp4Spec(), func(b []byte) { b[l3+10] ^= 1 }), DropIPv4Checksum},
 		{"v6 payload > frame", mod(udp6Spec(), func(b []byte) { be.PutUint16(b[l3+4:], 1000) }), DropIPv6PayloadLength},
 		{"v6 hbh past end", mod(udp6Spec(), func(b []byte) { b[l3+6] = 0; be.PutUint16(b[l3+4:], 4) }), DropIPv6ExtHeader},
+		{"v6 with v4-mapped dst", mod(udp6Spec(), func(b []byte) { copy(b[l3+24:], ip4B[:]) }), DropIPv6Mapped},
 		{"tcp short", mod(tcp4Spec(), func(b []byte) { be.PutUint16(b[l3+2:], 20+19); fixIPv4(b, l3) }), DropTCPTooShort},
 		{"tcp offset 4", mod(tcp4Spec(), func(b []byte) { b[l3+20+12] = 0x40 }), DropTCPOffset},
 		{"tcp offset past end", mod(tcp4Spec(), func(b []byte) { b[l3+20+12] = 0xf0 }), DropTCPOffset},

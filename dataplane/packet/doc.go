@@ -25,19 +25,45 @@
 // verification on receive (ChecksumsValid is there for callers that want it;
 // NICs and the kernel usually have), and any I/O.
 //
+// # Use on the forwarding path
+//
+//	var p packet.Parsed // one per worker, reused
+//	if r := p.Decode(frame); r != packet.DropNone { drops[r]++; continue }
+//	if p.Class != packet.ClassIPv4 && p.Class != packet.ClassIPv6 || p.IsNDP() { toKernel(frame); continue }
+//
+// A flow key is (Family, Proto, Src, Dst, SrcPort, DstPort); for ICMP
+// queries the identifier ICMPID stands in for the ports. A later fragment
+// (FlagLaterFragment) has no ports: key it by (Src, Dst, Proto, FragID) or
+// drop it. An ICMP error (FlagICMPError) belongs to the connection of the
+// packet it quotes: p.Inner is that packet as it was sent, so p.Inner's
+// tuple finds the connection, and the error travels in the opposite
+// direction to it. For NAT the engine rewrites the error's outer address
+// (SetDstAddr) and the quoted packet's matching address and port
+// (SetInnerSrcAddr, SetInnerSrcPort or SetInnerICMPID); every checksum,
+// including the ICMP one over the quote, follows incrementally. Forwarding
+// ends with DecrementTTL; when it refuses, BuildICMPError makes the time
+// exceeded reply.
+//
 // # Design choices
 //
 // Addresses are [16]byte for both families with IPv4 v4-mapped
 // (::ffff:a.b.c.d) rather than in the first four bytes: a flow key built
 // from them cannot mistake an IPv4 flow for an IPv6 one even without a
-// family field, and netip.AddrFrom16(a).Unmap() prints it right.
+// family field, and netip.AddrFrom16(a).Unmap() prints it right. To keep
+// that true, Decode drops IPv6 packets that carry a v4-mapped address
+// (DropIPv6Mapped), which RFC 4291 2.5.5.2 keeps off the wire anyway.
 //
 // Parsed keeps no reference to the frame (tailscale's keeps the slice): it is
 // pointer-free, so arrays of it cost the garbage collector nothing and a copy
 // is a plain memcpy; the rewrite helpers take the frame explicitly.
 //
 // Decode verifies the IPv4 header checksum (20 bytes, a few nanoseconds) as a
-// router must, but not transport checksums.
+// router must, but not transport checksums. The pseudo-header is taken from
+// the IPv6 header: for a packet whose routing header still has segments left
+// (the pseudo-header then holds the final destination) ChecksumsValid and
+// UpdateChecksums are wrong, and so is SetDstAddr's transport checksum
+// update. Such transit packets should not be translated; the routing header
+// is walked, not interpreted.
 //
 // Non-IP frames are not drops: Class says ARP or Other and the engine hands
 // them to the kernel. ARP with other than Ethernet and IPv4 addresses is

@@ -17,6 +17,7 @@ const (
 	DropIPv4Checksum                        // IPv4 header checksum does not verify
 	DropIPv6PayloadLength                   // payload length runs past the frame (jumbograms are not supported)
 	DropIPv6ExtHeader                       // extension header chain truncated, too long, misplaced hop-by-hop or two fragment headers
+	DropIPv6Mapped                          // IPv6 source or destination is v4-mapped (RFC 4291 2.5.5.2: never on the wire)
 	DropFragmentOverflow                    // fragment offset plus length beyond 65535 (ping of death)
 	DropTinyFragment                        // IPv4 TCP fragment at offset 8 (RFC 1858 overlap attack)
 	DropTCPTooShort                         // fewer than 20 bytes of TCP header (8 in an ICMP quote)
@@ -41,6 +42,7 @@ var dropNames = [NumDropReasons]string{
 	DropIPv4Checksum:      "ipv4-checksum",
 	DropIPv6PayloadLength: "ipv6-payload-length",
 	DropIPv6ExtHeader:     "ipv6-ext-header",
+	DropIPv6Mapped:        "ipv6-mapped",
 	DropFragmentOverflow:  "fragment-overflow",
 	DropTinyFragment:      "tiny-fragment",
 	DropTCPTooShort:       "tcp-too-short",

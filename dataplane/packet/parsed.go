@@ -78,7 +78,7 @@ type Parsed struct {
 
 // Is4 reports whether the 16-byte address a is IPv4, stored v4-mapped.
 func Is4(a [16]byte) bool {
-	return a[0]|a[1]|a[2]|a[3]|a[4]|a[5]|a[6]|a[7]|a[8]|a[9] == 0 && a[10] == 0xff && a[11] == 0xff
+	return be.Uint64(a[0:8]) == 0 && be.Uint32(a[8:12]) == 0x0000ffff
 }
 
 // Addr4 returns the IPv4 address a as 16 bytes, v4-mapped.
@@ -113,4 +113,11 @@ func (h *Headers) Payload(frame []byte) []byte {
 		return nil
 	}
 	return frame[h.PayloadOff:h.End]
+}
+
+// IsNDP reports whether h is an ICMPv6 neighbour discovery message (router
+// solicitation/advertisement, neighbour solicitation/advertisement,
+// redirect), which, like ARP, belongs to the kernel.
+func (h *Headers) IsNDP() bool {
+	return h.Proto == ProtoICMPv6 && h.Flags&FlagL4 != 0 && h.ICMPType >= ICMPv6RouterSolicit && h.ICMPType <= ICMPv6Redirect
 }

@@ -18,23 +18,27 @@ package packet
 // error, the quoted checksums that lie inside the quote are updated and so is
 // the checksum of the ICMP message that carries them.
 
-// SetSrcAddr rewrites the IP source address. a is v4-mapped for an IPv4
-// packet (see Addr4).
-func SetSrcAddr(frame []byte, p *Parsed, a [16]byte) {
-	rewriteAddr(frame, &p.Headers, a, false, 0)
+// SetSrcAddr rewrites the IP source address; a is v4-mapped for an IPv4
+// packet (see Addr4). It reports false, and changes nothing, when p is not
+// an IP packet or a is of the other family.
+func SetSrcAddr(frame []byte, p *Parsed, a [16]byte) bool {
+	return rewriteAddr16(frame, &p.Headers, &a, false, 0)
 }
 
-// SetDstAddr rewrites the IP destination address. a is v4-mapped for an IPv4
-// packet.
-func SetDstAddr(frame []byte, p *Parsed, a [16]byte) {
-	rewriteAddr(frame, &p.Headers, a, true, 0)
+// SetDstAddr rewrites the IP destination address, like SetSrcAddr.
+func SetDstAddr(frame []byte, p *Parsed, a [16]byte) bool {
+	return rewriteAddr16(frame, &p.Headers, &a, true, 0)
 }
 
-// SetIPv4Src rewrites the source address of an IPv4 packet.
-func SetIPv4Src(frame []byte, p *Parsed, a [4]byte) { SetSrcAddr(frame, p, Addr4(a)) }
+// SetIPv4Src rewrites the source address of an IPv4 packet, like SetSrcAddr.
+func SetIPv4Src(frame []byte, p *Parsed, a [4]byte) bool {
+	return p.Family == 4 && rewriteAddr(frame, &p.Headers, a[:], false, 0)
+}
 
-// SetIPv4Dst rewrites the destination address of an IPv4 packet.
-func SetIPv4Dst(frame []byte, p *Parsed, a [4]byte) { SetDstAddr(frame, p, Addr4(a)) }
+// SetIPv4Dst rewrites the destination address of an IPv4 packet, like SetSrcAddr.
+func SetIPv4Dst(frame []byte, p *Parsed, a [4]byte) bool {
+	return p.Family == 4 && rewriteAddr(frame, &p.Headers, a[:], true, 0)
+}
 
 // SetSrcPort rewrites the TCP or UDP source port. It reports false, and
 // changes nothing, when the packet has no TCP or UDP header.
@@ -56,39 +60,31 @@ func SetICMPID(frame []byte, p *Parsed, id uint16) bool {
 
 // SetInnerSrcAddr rewrites the source address of the packet quoted by an
 // ICMP error. It reports false, and changes nothing, when p is not an ICMP
-// error.
+// error or a is of the other family.
 func SetInnerSrcAddr(frame []byte, p *Parsed, a [16]byte) bool {
-	if p.Inner.Family == 0 {
-		return false
-	}
-	rewriteAddr(frame, &p.Inner, a, false, int(p.L4Off)+2)
-	return true
+	return rewriteAddr16(frame, &p.Inner, &a, false, int(p.L4Off)+2)
 }
 
 // SetInnerDstAddr rewrites the destination address of the quoted packet,
 // like SetInnerSrcAddr.
 func SetInnerDstAddr(frame []byte, p *Parsed, a [16]byte) bool {
-	if p.Inner.Family == 0 {
-		return false
-	}
-	rewriteAddr(frame, &p.Inner, a, true, int(p.L4Off)+2)
-	return true
+	return rewriteAddr16(frame, &p.Inner, &a, true, int(p.L4Off)+2)
 }
 
 // SetInnerSrcPort rewrites the TCP or UDP source port of the quoted packet.
 func SetInnerSrcPort(frame []byte, p *Parsed, port uint16) bool {
-	return p.Inner.Family != 0 && rewritePort(frame, &p.Inner, port, false, int(p.L4Off)+2)
+	return rewritePort(frame, &p.Inner, port, false, int(p.L4Off)+2)
 }
 
 // SetInnerDstPort rewrites the TCP or UDP destination port of the quoted packet.
 func SetInnerDstPort(frame []byte, p *Parsed, port uint16) bool {
-	return p.Inner.Family != 0 && rewritePort(frame, &p.Inner, port, true, int(p.L4Off)+2)
+	return rewritePort(frame, &p.Inner, port, true, int(p.L4Off)+2)
 }
 
 // SetInnerICMPID rewrites the identifier of an ICMP query quoted by an ICMP
 // error (a ping whose TTL ran out).
 func SetInnerICMPID(frame []byte, p *Parsed, id uint16) bool {
-	return p.Inner.Family != 0 && rewriteICMPID(frame, &p.Inner, id, int(p.L4Off)+2)
+	return rewriteICMPID(frame, &p.Inner, id, int(p.L4Off)+2)
 }
 
 // DecrementTTL lowers the IPv4 TTL or IPv6 hop limit by one, updating the
@@ -157,10 +153,24 @@ func adjust(frame []byte, off int, d uint64, udp bool) uint64 {
 	return uint64(^old) + uint64(c)
 }
 
-// rewriteAddr writes a over the source (or destination) address of h and
-// fixes the checksums; encl, when not 0, is the offset of the checksum of the
-// ICMP error that quotes h.
-func rewriteAddr(frame []byte, h *Headers, a [16]byte, dst bool, encl int) {
+// rewriteAddr16 is rewriteAddr for a 16-byte address: a Headers with
+// Family 0 (no IP packet, no quote) or an address of the other family is
+// left alone.
+func rewriteAddr16(frame []byte, h *Headers, a *[16]byte, dst bool, encl int) bool {
+	switch {
+	case h.Family == 0 || Is4(*a) != (h.Family == 4):
+		return false
+	case h.Family == 4:
+		return rewriteAddr(frame, h, a[12:], dst, encl)
+	}
+	return rewriteAddr(frame, h, a[:], dst, encl)
+}
+
+// rewriteAddr writes a, 4 bytes for IPv4 or 16 for IPv6 as h.Family says,
+// over the source (or destination) address of h and fixes the checksums;
+// encl, when not 0, is the offset of the checksum of the ICMP error that
+// quotes h.
+func rewriteAddr(frame []byte, h *Headers, a []byte, dst bool, encl int) bool {
 	off, n := int(h.L3Off)+12, 4
 	if h.Family == 6 {
 		off, n = int(h.L3Off)+8, 16
@@ -169,12 +179,12 @@ func rewriteAddr(frame []byte, h *Headers, a [16]byte, dst bool, encl int) {
 		off += n
 	}
 	field := frame[off : off+n]
-	d := diffBytes(field, a[16-n:])
-	copy(field, a[16-n:])
+	d := diffBytes(field, a)
+	copy(field, a)
 	if dst {
-		h.Dst = a
+		copy(h.Dst[16-n:], a)
 	} else {
-		h.Src = a
+		copy(h.Src[16-n:], a)
 	}
 	total := d
 	if h.Family == 4 {
@@ -186,6 +196,7 @@ func rewriteAddr(frame []byte, h *Headers, a [16]byte, dst bool, encl int) {
 	if encl != 0 {
 		adjust(frame, encl, total, false)
 	}
+	return true
 }
 
 // rewritePort writes port over the source (or destination) port of h.

@@ -270,3 +270,21 @@ func TestRewriteICMPErrorInner(t *testing.T) {
 		t.Errorf("inner rewrite on a packet that is not an ICMP error")
 	}
 }
+
+// TestRewriteRefused: a rewrite that does not fit the packet changes nothing.
+func TestRewriteRefused(t *testing.T) {
+	f := mustBuild(udp6Spec())
+	p := decode(t, f)
+	before := append([]byte{}, f...)
+	if SetIPv4Src(f, p, [4]byte{1, 2, 3, 4}) || SetDstAddr(f, p, ip4A) || !bytes.Equal(f, before) {
+		t.Errorf("IPv4 address written into an IPv6 packet")
+	}
+	buf := make([]byte, 64)
+	n := BuildGratuitousARP(buf, 0, macA, [4]byte{10, 0, 0, 1})
+	arp := buf[:n]
+	p = decode(t, arp)
+	before = append([]byte{}, arp...)
+	if SetSrcAddr(arp, p, ip4A) || SetSrcPort(arp, p, 1) || SetICMPID(arp, p, 1) || DecrementTTL(arp, p) || !bytes.Equal(arp, before) {
+		t.Errorf("rewrite of an ARP frame")
+	}
+}

@@ -12,7 +12,6 @@ const (
 	maxVLANTags      = 2     // QinQ; a third tag is a drop
 	arpLen           = 28    // ARP body for Ethernet hardware and IPv4 protocol addresses
 	ipv4MinHeaderLen = 20    // IPv4 header without options
-	ipv4MaxHeaderLen = 60    // IHL is 4 bits of 32-bit words
 	ipv6HeaderLen    = 40    // fixed IPv6 header, extension headers follow
 	ipv6ExtMinLen    = 8     // every IPv6 extension header is a multiple of 8 octets (AH: 4)
 	ipv6FragHdrLen   = 8     // IPv6 fragment extension header

@@ -501,3 +501,95 @@ func TestBindErrorsNameInterfaceAndQueue(t *testing.T) {
 		return nil
 	})
 }
+
+func TestJumboFramesArriveAsDescriptorChains(t *testing.T) {
+	l := labtest.New(t, lab.Config{SyncMTU: 9000})
+	var r *rxEnd
+	labtest.Do(t, l.GW2, func() (err error) {
+		r, err = newRxEnd(t, lab.IfSync, 1, xdp.SteerCCP, xsk.Config{MultiBuffer: true})
+		return err
+	})
+	payload := make([]byte, 8000)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	labtest.Do(t, l.GW1, func() error {
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.GW2Sync, xdp.CCPPort)))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write(payload)
+		return err
+	})
+	s, fl := r.socks[0], r.free[0]
+	descs := make([]xsk.Desc, 64)
+	var chain []xsk.Desc
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		n := s.Rx.Receive(descs)
+		chain = append(chain, descs[:n]...)
+		if _, complete := xsk.PacketSpan(chain); complete && len(chain) > 0 {
+			break
+		}
+		s.Poll(10 * time.Millisecond)
+	}
+	n, complete := xsk.PacketSpan(chain)
+	if !complete {
+		t.Fatalf("no complete packet: %d descriptors", len(chain))
+	}
+	if n < 2 {
+		t.Fatalf("a jumbo frame arrived in %d descriptor(s), want a chain", n)
+	}
+	var frame []byte
+	for _, d := range chain[:n] {
+		if d.Len > r.umem.FrameSize()-xsk.PacketHeadroom {
+			t.Errorf("descriptor of %d bytes exceeds a frame", d.Len)
+		}
+		frame = append(frame, r.umem.Bytes(d.Addr, d.Len)...)
+		fl.Put([]uint64{d.Addr})
+	}
+	if got := udpPayload(frame); !bytes.Equal(got, payload) {
+		t.Fatalf("reassembled payload of %d bytes differs from the 8000 sent", len(got))
+	}
+}
+
+func TestTransmitPathDoesNotAllocate(t *testing.T) {
+	l := labtest.NewPair(t, lab.Config{Queues: 1})
+	macA, _ := lab.HardwareAddr(l.A, lab.IfPair)
+	macB, _ := lab.HardwareAddr(l.B, lab.IfPair)
+	var (
+		umem *xsk.UMEM
+		s    *xsk.Socket
+	)
+	labtest.Do(t, l.A, func() (err error) {
+		if umem, err = xsk.NewUMEM(xsk.UMEMConfig{FrameCount: 256}); err != nil {
+			return err
+		}
+		s, err = xsk.Open(umem, lab.IfPair, 0, xsk.Config{NeedWakeup: true})
+		return err
+	})
+	defer umem.Close()
+	defer s.Close()
+	descs := make([]xsk.Desc, 32)
+	for i := range descs {
+		addr := umem.FrameAddr(uint32(i)) + uint64(umem.TxHeadroom())
+		f, _ := xdpgen.UDP4Frame(umem.Bytes(addr, 64)[:0], xdpgen.UDP4{DstMAC: macB, SrcMAC: macA, Src: lab.PairAddrA, Dst: lab.PairAddrB, SrcPort: 1, DstPort: 9}, 64, nil)
+		descs[i] = xsk.Desc{Addr: addr, Len: uint32(len(f))}
+	}
+	comp := make([]uint64, 32)
+	rx := make([]xsk.Desc, 32)
+	allocs := testing.AllocsPerRun(200, func() {
+		n := s.Tx.Transmit(descs)
+		_ = s.Kick()
+		for got := 0; got < n; {
+			got += s.Completion.Consume(comp[got:])
+			_ = s.Kick()
+		}
+		_ = s.Rx.Receive(rx)
+		_ = s.WakeRx()
+		_, _ = s.Poll(0)
+	})
+	if allocs != 0 {
+		t.Fatalf("transmit, kick, complete, receive and poll allocate %.1f times per batch", allocs)
+	}
+}

@@ -318,11 +318,22 @@ func Do(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // no Unlock: the thread exits with this goroutine
+		returned := false
+		defer func() {
+			// fn called runtime.Goexit (t.FailNow does): report it rather
+			// than leave the caller waiting.
+			if !returned {
+				errc <- fmt.Errorf("function run in namespace %s exited without returning (runtime.Goexit)", ns)
+			}
+		}()
 		if err := netns.Set(h); err != nil {
+			returned = true
 			errc <- fmt.Errorf("entering namespace %s: %w", ns, err)
 			return
 		}
-		errc <- fn()
+		err := fn()
+		returned = true
+		errc <- err
 	}()
 	return <-errc
 }

@@ -1,0 +1,425 @@
+package conntrack
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tandem-gw/tandem/internal/clock"
+)
+
+// The benchmarks run the table and, in the same run, on the same keys and
+// the same number of operations, a sync.Map and a map behind a
+// sync.RWMutex. ns/op is the table's; ratio-to-syncmap and ratio-to-rwmap
+// are baseline time over table time (above 1: the table is faster). The
+// three alternate in chunks so drift on the shared machine hits them alike.
+//
+//	go test -run '^$' -bench . -benchtime 1s -count 3 ./dataplane/conntrack
+
+var benchSizes = []struct {
+	name string
+	n    int
+}{{"1K", 1000}, {"100K", 100_000}, {"1M", 1_000_000}}
+
+// store is the operations the benchmarks compare.
+type store interface {
+	lookup(i int) bool
+	insert(i int)
+	del(i int)
+}
+
+// fixture holds n keys present in all three stores. keys[:stable] are
+// never removed (lookups use them); keys[stable:] plus spare keys form two
+// churn partitions, one per goroutine.
+type fixture struct {
+	keys   []Key
+	boxed  []any // keys boxed once, so sync.Map pays no conversion per call
+	miss   []Key
+	missB  []any
+	order  []int // random permutation of keys[:stable]
+	stable int
+	parts  [2]churnPart
+	stores [3]store
+	curs   [3][2]int // churn cursor per store per partition
+	batch  [2][opBlock]Key
+	hits   [2][opBlock]Hit
+}
+
+// opBlock is how many operations a benchmark op function does per call:
+// the engine's receive batch.
+const opBlock = 64
+
+type churnPart struct {
+	idx     []int // key indices: the first live are present
+	live    int
+	present int
+}
+
+type tableStore struct {
+	f  *fixture
+	tb *Table
+}
+
+func (s *tableStore) lookup(i int) bool { _, _, ok := s.tb.Lookup(s.f.keys[i]); return ok }
+func (s *tableStore) insert(i int)      { s.tb.Insert(s.f.keys[i], StateEstablished) }
+func (s *tableStore) del(i int)         { s.tb.Delete(s.f.keys[i]) }
+
+type syncMapStore struct {
+	f *fixture
+	m sync.Map
+}
+
+var benchValue = new(Ref)
+
+func (s *syncMapStore) lookup(i int) bool { _, ok := s.m.Load(s.f.boxed[i]); return ok }
+func (s *syncMapStore) insert(i int)      { s.m.Store(s.f.boxed[i], benchValue) }
+func (s *syncMapStore) del(i int)         { s.m.Delete(s.f.boxed[i]) }
+
+type rwMapStore struct {
+	f  *fixture
+	mu sync.RWMutex
+	m  map[Key]*Ref
+}
+
+func (s *rwMapStore) lookup(i int) bool {
+	s.mu.RLock()
+	_, ok := s.m[s.f.keys[i]]
+	s.mu.RUnlock()
+	return ok
+}
+
+func (s *rwMapStore) insert(i int) {
+	s.mu.Lock()
+	s.m[s.f.keys[i]] = benchValue
+	s.mu.Unlock()
+}
+
+func (s *rwMapStore) del(i int) {
+	s.mu.Lock()
+	delete(s.m, s.f.keys[i])
+	s.mu.Unlock()
+}
+
+func benchKey(i int) Key {
+	// Distinct clients talking to a few servers, like a gateway's table.
+	src := ip4(10, byte(i>>16), byte(i>>8), byte(i))
+	dst := ip4(198, 51, 100, byte(i%7))
+	return tcpKey(src, uint16(1024+i%50000), dst, 443)
+}
+
+var (
+	fixMu   sync.Mutex
+	fixName string
+	fix     *fixture
+)
+
+// getFixture builds (once, outside any timer) the stores for n entries,
+// dropping the previous size's to bound memory.
+func getFixture(b *testing.B, name string, n int) *fixture {
+	fixMu.Lock()
+	defer fixMu.Unlock()
+	if fixName == name {
+		return fix
+	}
+	fix, fixName = nil, ""
+	runtime.GC()
+	churn := min(n/4, 1<<16)
+	spare := churn
+	f := &fixture{stable: n - churn}
+	total := n + spare
+	f.keys = make([]Key, total)
+	f.boxed = make([]any, total)
+	for i := range f.keys {
+		f.keys[i] = benchKey(i)
+		f.boxed[i] = f.keys[i]
+	}
+	f.miss = make([]Key, 1<<16)
+	f.missB = make([]any, len(f.miss))
+	for i := range f.miss {
+		f.miss[i] = benchKey(total + i)
+		f.miss[i].DstPort = 8443
+		f.missB[i] = f.miss[i]
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	f.order = rng.Perm(f.stable)
+	for p := range f.parts {
+		part := &f.parts[p]
+		for i := f.stable + p; i < n; i += 2 {
+			part.idx = append(part.idx, i)
+		}
+		part.present = len(part.idx)
+		for i := n + p; i < total; i += 2 {
+			part.idx = append(part.idx, i)
+		}
+		part.live = len(part.idx)
+	}
+	tb, err := New(Config{MaxEntries: n + 64, Clock: clock.NewReal(), Self: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := &tableStore{f: f, tb: tb}
+	ss := &syncMapStore{f: f}
+	rs := &rwMapStore{f: f, m: make(map[Key]*Ref)}
+	f.stores = [3]store{ts, ss, rs}
+	present := func(fn func(i int)) {
+		for i := 0; i < f.stable; i++ {
+			fn(i)
+		}
+		for p := range f.parts {
+			for _, i := range f.parts[p].idx[:f.parts[p].present] {
+				fn(i)
+			}
+		}
+	}
+	for _, s := range f.stores {
+		present(s.insert)
+	}
+	if tb.Len() != n {
+		b.Fatalf("table holds %d of %d", tb.Len(), n)
+	}
+	fix, fixName = f, name
+	return f
+}
+
+// churnOp replaces the oldest present key of partition p with the next one
+// in store s: one insert and one delete.
+func (f *fixture) churnOp(si, p int) {
+	part := &f.parts[p]
+	c := f.curs[si][p]
+	s := f.stores[si]
+	s.insert(part.idx[(c+part.present)%part.live])
+	s.del(part.idx[c%part.live])
+	f.curs[si][p] = c + 1
+}
+
+// benchOp does operations i..i+n-1 (n <= opBlock) of goroutine g on store
+// si.
+type benchOp func(f *fixture, si, g, i, n int)
+
+func hitIndex(f *fixture, g, i int) int { return f.order[(i+g*7919)%len(f.order)] }
+
+// opLookupHit: the table answers a block with LookupBatch, as the engine
+// does for a receive batch; the baselines have no batch call and loop.
+func opLookupHit(f *fixture, si, g, i, n int) {
+	if ts, ok := f.stores[si].(*tableStore); ok {
+		for j := 0; j < n; j++ {
+			f.batch[g][j] = f.keys[hitIndex(f, g, i+j)]
+		}
+		if ts.tb.LookupBatch(f.batch[g][:n], f.hits[g][:n]) != n {
+			panic("hit key missing")
+		}
+		return
+	}
+	for j := 0; j < n; j++ {
+		f.stores[si].lookup(hitIndex(f, g, i+j))
+	}
+}
+
+// opLookupHitSingle: one Lookup call per key for all three.
+func opLookupHitSingle(f *fixture, si, g, i, n int) {
+	for j := 0; j < n; j++ {
+		if !f.stores[si].lookup(hitIndex(f, g, i+j)) {
+			panic("hit key missing")
+		}
+	}
+}
+
+func missIndex(f *fixture, g, i int) int { return (i + g*7919) & (len(f.miss) - 1) }
+
+func opLookupMiss(f *fixture, si, g, i, n int) {
+	found := 0
+	switch s := f.stores[si].(type) {
+	case *tableStore:
+		for j := 0; j < n; j++ {
+			f.batch[g][j] = f.miss[missIndex(f, g, i+j)]
+		}
+		found = s.tb.LookupBatch(f.batch[g][:n], f.hits[g][:n])
+	case *syncMapStore:
+		for j := 0; j < n; j++ {
+			if _, ok := s.m.Load(f.missB[missIndex(f, g, i+j)]); ok {
+				found++
+			}
+		}
+	case *rwMapStore:
+		for j := 0; j < n; j++ {
+			s.mu.RLock()
+			_, ok := s.m[f.miss[missIndex(f, g, i+j)]]
+			s.mu.RUnlock()
+			if ok {
+				found++
+			}
+		}
+	}
+	if found != 0 {
+		panic("miss key found")
+	}
+}
+
+func opChurn(f *fixture, si, g, i, n int) {
+	for j := 0; j < n; j++ {
+		f.churnOp(si, g)
+	}
+}
+
+// opMix: 90% lookup hits (batched for the table), 10% churn operations.
+func opMix(f *fixture, si, g, i, n int) {
+	ts, batched := f.stores[si].(*tableStore)
+	m := 0
+	for j := 0; j < n; j++ {
+		if (i+j)%10 == 9 {
+			f.churnOp(si, g)
+			continue
+		}
+		if batched {
+			f.batch[g][m] = f.keys[hitIndex(f, g, i+j)]
+			m++
+		} else {
+			f.stores[si].lookup(hitIndex(f, g, i+j))
+		}
+	}
+	if batched {
+		ts.tb.LookupBatch(f.batch[g][:m], f.hits[g][:m])
+	}
+}
+
+// runOps runs n operations of op on store si with g goroutines and returns
+// the wall time.
+func runOps(f *fixture, si, g, n, start int, op benchOp) time.Duration {
+	t0 := time.Now()
+	run := func(gi, n int) {
+		for i := start; i < start+n; i += opBlock {
+			op(f, si, gi, i, min(opBlock, start+n-i))
+		}
+	}
+	if g == 1 {
+		run(0, n)
+		return time.Since(t0)
+	}
+	var wg sync.WaitGroup
+	for gi := 0; gi < g; gi++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(gi, n/g)
+		}()
+	}
+	wg.Wait()
+	return time.Since(t0)
+}
+
+func benchCompare(b *testing.B, op benchOp) {
+	for _, sz := range benchSizes {
+		for _, g := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/g%d", sz.name, g), func(b *testing.B) {
+				f := getFixture(b, sz.name, sz.n)
+				const chunks = 4
+				var spent [3]time.Duration
+				b.ResetTimer()
+				done := 0
+				for c := 0; c < chunks; c++ {
+					n := (b.N - done) / (chunks - c)
+					for si := range f.stores {
+						if si == 0 {
+							b.StartTimer()
+						}
+						spent[si] += runOps(f, si, g, n, done, op)
+						if si == 0 {
+							b.StopTimer()
+						}
+					}
+					done += n
+				}
+				b.ReportMetric(float64(spent[1])/float64(spent[0]), "ratio-to-syncmap")
+				b.ReportMetric(float64(spent[2])/float64(spent[0]), "ratio-to-rwmap")
+				b.ReportMetric(float64(spent[1])/float64(b.N), "syncmap-ns/op")
+				b.ReportMetric(float64(spent[2])/float64(b.N), "rwmap-ns/op")
+			})
+		}
+	}
+}
+
+// BenchmarkLookupHit: the table through LookupBatch (blocks of 64 keys, the
+// engine's receive batch); sync.Map and the RWMutex map one key at a time,
+// having no batch call.
+func BenchmarkLookupHit(b *testing.B) { benchCompare(b, opLookupHit) }
+
+// BenchmarkLookupHitSingle: one Lookup call per key for all three.
+func BenchmarkLookupHitSingle(b *testing.B) { benchCompare(b, opLookupHitSingle) }
+
+// BenchmarkLookupMiss: keys not in the table (batched for the table).
+func BenchmarkLookupMiss(b *testing.B) { benchCompare(b, opLookupMiss) }
+
+// BenchmarkChurn: one op is an insert of a new connection plus the delete of
+// an old one, the table staying at its size.
+func BenchmarkChurn(b *testing.B) { benchCompare(b, opChurn) }
+
+// BenchmarkMix90: 90% lookup hits, 10% churn operations.
+func BenchmarkMix90(b *testing.B) { benchCompare(b, opMix) }
+
+// BenchmarkMemory reports the table's bytes per entry at 1M entries, all
+// NATed, measured as heap growth (runtime.MemStats.HeapAlloc) around New
+// and the inserts, beside sync.Map's and the RWMutex map's on the same keys.
+func BenchmarkMemory(b *testing.B) {
+	b.Run("1M", func(b *testing.B) {
+		const n = 1_000_000
+		fixMu.Lock()
+		fix, fixName = nil, "" // free the shared fixture first
+		fixMu.Unlock()
+		keys := make([]Key, n)
+		for i := range keys {
+			keys[i] = benchKey(i)
+		}
+		heap := func() uint64 {
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			return ms.HeapAlloc
+		}
+		var tb *Table
+		var per, perSync, perRW float64
+		for i := 0; i < b.N; i++ {
+			tb = nil
+			before := heap()
+			var err error
+			tb, err = New(Config{
+				MaxEntries: n,
+				SNAT: []SNATPool{{Addrs: []netip.Addr{addr("203.0.113.1"), addr("203.0.113.2"),
+					addr("203.0.113.3"), addr("203.0.113.4")}, PortMin: 1024, PortMax: 65535}},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, k := range keys {
+				if _, err := tb.InsertNAT(k, StateEstablished, snat0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			per = float64(heap()-before) / n
+			runtime.KeepAlive(tb)
+			tb = nil
+
+			before = heap()
+			var sm sync.Map
+			for _, k := range keys {
+				sm.Store(k, benchValue)
+			}
+			perSync = float64(heap()-before) / n
+			runtime.KeepAlive(&sm)
+
+			before = heap()
+			rw := make(map[Key]*Ref)
+			for _, k := range keys {
+				rw[k] = benchValue
+			}
+			perRW = float64(heap()-before) / n
+			runtime.KeepAlive(rw)
+		}
+		b.ReportMetric(per, "B/entry")
+		b.ReportMetric(perSync, "syncmap-B/entry")
+		b.ReportMetric(perRW, "rwmap-B/entry")
+	})
+}
