@@ -1,0 +1,372 @@
+package bench
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tandem-gw/tandem/dataplane/xdp"
+	"github.com/tandem-gw/tandem/dataplane/xsk"
+	"github.com/tandem-gw/tandem/tools/lab"
+	"github.com/tandem-gw/tandem/tools/lab/labtest"
+	"github.com/tandem-gw/tandem/tools/xdpgen"
+)
+
+const (
+	senderCPU   = 0
+	receiverCPU = 1
+	frameSize   = 64 // bytes of Ethernet frame, as on the wire without FCS
+	benchFlows  = 1024
+)
+
+var (
+	pairOnce sync.Once
+	pairLab  *lab.Lab
+	pairErr  error
+)
+
+// benchPair returns the pair lab shared by the AF_XDP benchmarks: one queue,
+// sender in namespace A, receiver in B.
+func benchPair(b *testing.B) *lab.Lab {
+	labtest.Require(b)
+	pairOnce.Do(func() {
+		p := labtest.Prefix()
+		built = append(built, p)
+		pairLab, pairErr = lab.UpPair(lab.Config{Prefix: p, Queues: 1})
+	})
+	if pairErr != nil {
+		b.Fatalf("building pair lab: %v", pairErr)
+	}
+	return pairLab
+}
+
+// template builds the 64-byte frame from A to B.
+func template(b *testing.B, l *lab.Lab) []byte {
+	macA, err := lab.HardwareAddr(l.A, lab.IfPair)
+	if err != nil {
+		b.Fatal(err)
+	}
+	macB, err := lab.HardwareAddr(l.B, lab.IfPair)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := xdpgen.UDP4Frame(nil, xdpgen.UDP4{DstMAC: macB, SrcMAC: macA, Src: lab.PairAddrA, Dst: lab.PairAddrB, SrcPort: 1024, DstPort: 4000}, frameSize, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// send transmits n frames from A, pinned to the sender CPU, and returns when
+// the first frame left and the kernel's time for all of them.
+func send(b *testing.B, l *lab.Lab, frame []byte, n int) (time.Time, time.Duration) {
+	var (
+		d     time.Duration
+		start time.Time
+	)
+	err := lab.Do(l.A, func() error {
+		if err := pin(senderCPU); err != nil {
+			return err
+		}
+		s, err := xdpgen.NewSender(lab.IfPair, xdpgen.SenderConfig{Frame: frame, Flows: benchFlows})
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		start = time.Now()
+		d, err = s.Send(uint32(n))
+		return err
+	})
+	if err != nil {
+		b.Fatalf("sending: %v", err)
+	}
+	return start, d
+}
+
+// ceilingPPS measures XDP_DROP on B's veth with the same sender.
+func ceilingPPS(b *testing.B, l *lab.Lab, frame []byte, n int) float64 {
+	var c *xdp.Ceiling
+	err := lab.Do(l.B, func() (err error) {
+		if c, err = xdp.NewCeiling(); err != nil {
+			return err
+		}
+		_, err = c.Attach(lab.IfPair, xdp.AttachNative)
+		return err
+	})
+	if err != nil {
+		b.Fatalf("ceiling: %v", err)
+	}
+	defer c.Close()
+	_, d := send(b, l, frame, n)
+	pkts, _, err := c.Read()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if pkts < uint64(n)*99/100 {
+		b.Fatalf("ceiling program counted %d of %d frames: the sender's frames do not arrive", pkts, n)
+	}
+	return float64(pkts) / d.Seconds()
+}
+
+// rxMode is one way of waiting for packets.
+type rxMode struct {
+	name string
+	cfg  xsk.Config
+	// idle is called when a receive finds nothing.
+	idle func(s *xsk.Socket)
+}
+
+var rxModes = []rxMode{
+	{name: "spin", idle: func(*xsk.Socket) {}},
+	{name: "need_wakeup", cfg: xsk.Config{NeedWakeup: true}, idle: func(s *xsk.Socket) {
+		if s.Fill.NeedWakeup() {
+			_ = s.WakeRx()
+		}
+	}},
+	{name: "busy_poll", cfg: xsk.Config{NeedWakeup: true, BusyPoll: xsk.BusyPoll{Prefer: true, Timeout: 20 * time.Microsecond, Budget: 64}}, idle: func(s *xsk.Socket) {
+		_ = s.WakeRx()
+	}},
+	{name: "poll", cfg: xsk.Config{NeedWakeup: true}, idle: func(s *xsk.Socket) {
+		_, _ = s.Poll(100 * time.Millisecond)
+	}},
+}
+
+// BenchmarkRxDrop receives 64-byte frames through the steering program into
+// an AF_XDP socket and drops them (the frames go straight back to the fill
+// ring), against the XDP_DROP ceiling on the same veth with the same sender.
+// One iteration is one frame.
+func BenchmarkRxDrop(b *testing.B) {
+	for _, m := range rxModes {
+		b.Run(m.name, func(b *testing.B) { benchRxDrop(b, m) })
+	}
+}
+
+func benchRxDrop(b *testing.B, m rxMode) {
+	l := benchPair(b)
+	frame := template(b, l)
+	n := max(b.N, 1000)
+
+	ceiling := ceilingPPS(b, l, frame, n)
+
+	// The receiver: steering on B's veth, one socket, a worker on the
+	// receiver CPU that recycles every frame to the fill ring.
+	var (
+		steer *xdp.Steering
+		umem  *xsk.UMEM
+		sock  *xsk.Socket
+	)
+	cfg := m.cfg
+	cfg.TxSize, cfg.RxSize, cfg.FillSize = -1, 4096, 4096
+	err := lab.Do(l.B, func() (err error) {
+		if steer, err = xdp.NewSteering(4); err != nil {
+			return err
+		}
+		ifi, err := net.InterfaceByName(lab.IfPair)
+		if err != nil {
+			return err
+		}
+		if _, err := steer.Attach(lab.IfPair, xdp.AttachNative); err != nil {
+			return err
+		}
+		if err := steer.SetInterface(ifi.Index, xdp.InterfaceConfig{Flags: xdp.SteerData}); err != nil {
+			return err
+		}
+		if umem, err = xsk.NewUMEM(xsk.UMEMConfig{FrameCount: 8192}); err != nil {
+			return err
+		}
+		if sock, err = xsk.Open(umem, lab.IfPair, 0, cfg); err != nil {
+			return err
+		}
+		return steer.Register(0, sock.FD())
+	})
+	if err != nil {
+		b.Fatalf("receiver: %v", err)
+	}
+	defer umem.Close()
+	defer sock.Close()
+	defer steer.Close()
+
+	var (
+		received atomic.Uint64
+		lastRx   atomic.Int64 // unix ns of the last batch
+		stop     atomic.Bool
+		ready    = make(chan error, 1)
+		done     = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		if err := pin(receiverCPU); err != nil {
+			ready <- err
+			return
+		}
+		fl := xsk.NewFreeList(umem, 0, umem.FrameCount())
+		addrs := make([]uint64, 4096)
+		k := fl.Get(addrs) // the fill ring full; the other half of the UMEM spare
+		sock.Fill.Produce(addrs[:k])
+		ready <- nil
+		descs := make([]xsk.Desc, 64)
+		recycle := make([]uint64, 64)
+		var count uint64
+		for !stop.Load() {
+			got := sock.Rx.Receive(descs)
+			if got == 0 {
+				m.idle(sock)
+				continue
+			}
+			for i := 0; i < got; i++ {
+				recycle[i] = descs[i].Addr
+			}
+			for put := 0; put < got; {
+				put += sock.Fill.Produce(recycle[put:got])
+			}
+			count += uint64(got)
+			received.Store(count)
+			lastRx.Store(time.Now().UnixNano())
+		}
+	}()
+	if err := <-ready; err != nil {
+		b.Fatal(err)
+	}
+
+	b.ResetTimer()
+	start, sendDur := send(b, l, frame, n)
+	// Wait for the receiver to drain what is in flight.
+	for prev := uint64(0); ; {
+		time.Sleep(20 * time.Millisecond)
+		cur := received.Load()
+		if cur >= uint64(n) || cur == prev {
+			break
+		}
+		prev = cur
+	}
+	stop.Store(true)
+	<-done
+	b.StopTimer()
+
+	got := received.Load()
+	elapsed := time.Duration(lastRx.Load() - start.UnixNano())
+	if elapsed < sendDur {
+		elapsed = sendDur
+	}
+	pps := float64(got) / elapsed.Seconds()
+	st, _ := sock.Stats()
+	b.ReportMetric(pps, "pps")
+	b.ReportMetric(ceiling, "ceiling-pps")
+	b.ReportMetric(pps/ceiling, "ratio-to-ceiling")
+	b.ReportMetric(float64(uint64(n)-min(got, uint64(n)))/float64(n), "loss-ratio")
+	b.ReportMetric(0, "ns/op")
+	if got < uint64(n)/2 {
+		b.Errorf("received %d of %d frames (socket stats %+v)", got, n, st)
+	}
+	b.Logf("%s: %d frames, %.2f Mpps vs ceiling %.2f Mpps (ratio %.2f); sender cpu %d, receiver cpu %d; stats %+v",
+		m.name, n, pps/1e6, ceiling/1e6, pps/ceiling, senderCPU, receiverCPU, st)
+}
+
+// BenchmarkTxOnly transmits 64-byte frames from an AF_XDP socket in copy
+// mode; the peer counts arrivals with the XDP_DROP program. One iteration is
+// one frame. Sub-benchmarks vary the tx budget (descriptors per kick).
+func BenchmarkTxOnly(b *testing.B) {
+	for _, budget := range []int{32, 256} {
+		b.Run(fmt.Sprintf("budget%d", budget), func(b *testing.B) { benchTxOnly(b, budget) })
+	}
+}
+
+func benchTxOnly(b *testing.B, budget int) {
+	l := benchPair(b)
+	frame := template(b, l)
+	n := max(b.N, 1000)
+
+	var c *xdp.Ceiling
+	err := lab.Do(l.B, func() (err error) {
+		if c, err = xdp.NewCeiling(); err != nil {
+			return err
+		}
+		_, err = c.Attach(lab.IfPair, xdp.AttachNative)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+
+	var (
+		umem *xsk.UMEM
+		sock *xsk.Socket
+	)
+	const ring = 2048
+	err = lab.Do(l.A, func() (err error) {
+		if umem, err = xsk.NewUMEM(xsk.UMEMConfig{FrameCount: 2 * ring}); err != nil {
+			return err
+		}
+		sock, err = xsk.Open(umem, lab.IfPair, 0, xsk.Config{RxSize: -1, TxSize: ring, CompletionSize: ring, TxBudget: budget})
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer umem.Close()
+	defer sock.Close()
+
+	// Every frame of the UMEM carries the template; frames cycle through
+	// tx and completion with their content untouched.
+	fl := xsk.NewFreeList(umem, 0, umem.FrameCount())
+	for i := uint32(0); i < umem.FrameCount(); i++ {
+		copy(umem.Bytes(umem.FrameAddr(i)+uint64(umem.TxHeadroom()), frameSize), frame)
+	}
+	var elapsed time.Duration
+	done := make(chan error, 1)
+	go func() {
+		if err := pin(senderCPU); err != nil {
+			done <- err
+			return
+		}
+		const batch = 256
+		addrs := make([]uint64, batch)
+		descs := make([]xsk.Desc, batch)
+		sent, completed := 0, 0
+		start := time.Now()
+		for completed < n {
+			if want := min(batch, n-sent); want > 0 {
+				k := fl.Get(addrs[:want])
+				for i := 0; i < k; i++ {
+					descs[i] = xsk.Desc{Addr: addrs[i] + uint64(umem.TxHeadroom()), Len: frameSize}
+				}
+				put := sock.Tx.Transmit(descs[:k])
+				fl.Put(addrs[put:k])
+				sent += put
+			}
+			if err := sock.Kick(); err != nil {
+				done <- err
+				return
+			}
+			got := sock.Completion.Consume(addrs)
+			fl.Put(addrs[:got])
+			completed += got
+		}
+		elapsed = time.Since(start)
+		done <- nil
+	}()
+	b.ResetTimer()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	time.Sleep(20 * time.Millisecond)
+	arrived, _, err := c.Read()
+	if err != nil {
+		b.Fatal(err)
+	}
+	pps := float64(n) / elapsed.Seconds()
+	b.ReportMetric(pps, "pps")
+	b.ReportMetric(float64(arrived)/float64(n), "delivered-ratio")
+	b.ReportMetric(0, "ns/op")
+	st, _ := sock.Stats()
+	b.Logf("tx budget %d: %d frames in %v, %.2f Mpps, %d arrived at the peer; sender cpu %d; stats %+v",
+		budget, n, elapsed, pps/1e6, arrived, senderCPU, st)
+	if arrived < uint64(n)*9/10 {
+		b.Errorf("only %d of %d transmitted frames arrived", arrived, n)
+	}
+}
