@@ -76,7 +76,7 @@ func (t *Table) insert(kw *kwords, h uint64, nc *newConn) (Ref, outcome) {
 			t.unlockPair(si, ri)
 			return Ref{}, outExists
 		}
-		idx, ok := t.alloc(si)
+		idx, ok := t.alloc()
 		if !ok {
 			t.unlockPair(si, ri)
 			if !evicted && t.Len() >= len(t.entries) {
@@ -193,7 +193,7 @@ func (t *Table) remove(ref Ref, emit bool, why int) bool {
 	if ri >= 0 {
 		t.unlink(rb, ref.idx, DirReply)
 	}
-	t.release(si, ref.idx)
+	t.release(ref.idx)
 	t.unlockPair(si, ri)
 	t.count(h, cRemoved)
 	if why >= 0 {

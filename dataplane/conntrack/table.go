@@ -21,9 +21,6 @@ const (
 	// freeEnd ends free lists; it is a nulls value of no bucket, so a reader
 	// that walks into a free list also starts over.
 	freeEnd = ^uint32(0)
-	// spillBatch is how many free entries move between a shard and the
-	// shared spill list at a time.
-	spillBatch = 32
 )
 
 // Ref names one incarnation of an entry: it stops resolving once the
@@ -55,9 +52,13 @@ type Table struct {
 	shardShift uint
 	shards     []shard
 
-	spillMu sync.Mutex
-	spill   uint32 // free list shared by all shards; guarded by spillMu
-	spillN  int    // guarded by spillMu
+	// free is the head of the free-entry stack (Treiber): the low 32 bits
+	// are the top entry in node form (index<<1) or freeEnd, the high 32 bits
+	// a tag bumped by every push and pop so a stale CAS fails (ABA). The
+	// links live in the entries' next[0]. One stack for the table keeps
+	// allocation LIFO: an insert reuses the entry a delete just freed,
+	// still in cache.
+	free atomic.Uint64
 
 	// vfloor is the highest version this table has applied from a peer.
 	// Versions it makes are above it and above the clock (see Record).
@@ -72,8 +73,6 @@ type Table struct {
 
 type shard struct {
 	mu    sync.Mutex
-	free  uint32 // free list head (node-id form); guarded by mu
-	nfree int    // guarded by mu
 	hand  uint32 // eviction scan cursor; guarded by mu
 	stats [numCounters]atomic.Uint64
 	_     [64]byte
@@ -106,20 +105,11 @@ func New(cfg Config) (*Table, error) {
 	adviseHuge(unsafe.Pointer(&t.entries[0]), uintptr(cfg.MaxEntries)*unsafe.Sizeof(entry{}))
 	t.shards = make([]shard, cfg.Shards)
 	for i := range t.shards {
-		t.shards[i].free = freeEnd
 		t.shards[i].hand = uint32(uint64(i) * uint64(cfg.MaxEntries) / uint64(cfg.Shards))
 	}
-	// Seven eighths of the entries start on the shards' own free lists, the
-	// rest on the spill list that feeds whichever shard runs dry first.
-	per := cfg.MaxEntries * 7 / 8 / cfg.Shards
+	t.free.Store(uint64(freeEnd))
 	for i := cfg.MaxEntries - 1; i >= 0; i-- {
-		if s := i / max(per, 1); per > 0 && s < cfg.Shards {
-			t.push(&t.shards[s], uint32(i))
-		} else {
-			t.entries[i].next[0].Store(t.spill)
-			t.spill = uint32(i) << 1
-			t.spillN++
-		}
+		t.release(uint32(i))
 	}
 	if err := t.compileNAT(); err != nil {
 		return nil, fmt.Errorf("creating conntrack table: %w", err)
@@ -288,75 +278,32 @@ func (t *Table) unlockPair(a, b int) {
 	}
 }
 
-// push puts entry idx on s's free list. Precondition: s.mu held (or s not
-// yet shared). The link is stored in next[0] in node form so a reader still
-// standing on the entry walks the free list to freeEnd and starts over.
-func (t *Table) push(s *shard, idx uint32) {
-	t.entries[idx].next[0].Store(s.free)
-	s.free = idx << 1
-	s.nfree++
-}
-
-// alloc takes a free entry for shard si: its own list, then the spill list,
-// then (TryLock, never blocking) a neighbour's. Precondition: shard si's mu
-// held.
-func (t *Table) alloc(si int) (uint32, bool) {
-	s := &t.shards[si]
-	if s.nfree == 0 {
-		t.refill(si)
-		if s.nfree == 0 {
+// alloc pops a free entry. Safe for concurrent use (lock-free).
+func (t *Table) alloc() (uint32, bool) {
+	for {
+		old := t.free.Load()
+		top := uint32(old)
+		if top == freeEnd {
 			return 0, false
 		}
-	}
-	idx := s.free >> 1
-	s.free = t.entries[idx].next[0].Load()
-	s.nfree--
-	return idx, true
-}
-
-func (t *Table) refill(si int) {
-	s := &t.shards[si]
-	t.spillMu.Lock()
-	for s.nfree < spillBatch && t.spillN > 0 {
-		idx := t.spill >> 1
-		t.spill = t.entries[idx].next[0].Load()
-		t.spillN--
-		t.push(s, idx)
-	}
-	t.spillMu.Unlock()
-	for i := 1; i < len(t.shards) && s.nfree == 0; i++ {
-		o := &t.shards[(si+i)%len(t.shards)]
-		if !o.mu.TryLock() {
-			continue
+		next := t.entries[top>>1].next[0].Load()
+		if t.free.CompareAndSwap(old, (old>>32+1)<<32|uint64(next)) {
+			return top >> 1, true
 		}
-		for o.nfree > 0 && s.nfree < spillBatch {
-			idx := o.free >> 1
-			o.free = t.entries[idx].next[0].Load()
-			o.nfree--
-			t.push(s, idx)
-		}
-		o.mu.Unlock()
 	}
 }
 
-// release returns entry idx to shard si, spilling a batch when the shard
-// holds many more than it started with. Precondition: shard si's mu held.
-func (t *Table) release(si int, idx uint32) {
-	s := &t.shards[si]
-	t.push(s, idx)
-	if s.nfree < len(t.entries)/len(t.shards)+2*spillBatch {
-		return
+// release pushes entry idx on the free stack. Its next[0] becomes the
+// stack link, in node form: a lookup still standing on the entry walks
+// the free stack to freeEnd, a nulls value of no bucket, and starts over.
+func (t *Table) release(idx uint32) {
+	for {
+		old := t.free.Load()
+		t.entries[idx].next[0].Store(uint32(old))
+		if t.free.CompareAndSwap(old, (old>>32+1)<<32|uint64(idx<<1)) {
+			return
+		}
 	}
-	t.spillMu.Lock()
-	for i := 0; i < spillBatch; i++ {
-		j := s.free >> 1
-		s.free = t.entries[j].next[0].Load()
-		s.nfree--
-		t.entries[j].next[0].Store(t.spill)
-		t.spill = j << 1
-		t.spillN++
-	}
-	t.spillMu.Unlock()
 }
 
 // link puts node (idx, d) at the head of bucket b. Precondition: the

@@ -16,13 +16,13 @@ const CCPPort = 8116
 // array. Redirects to data sockets are not counted here (the sockets count
 // what they receive); everything handed to the kernel is, by reason.
 const (
-	CountPassNoInterface = iota // interface not configured for Tandem
-	CountPassNonIP              // ARP and other non-IP ethertypes
-	CountPassND                 // IPv6 neighbour discovery
-	CountPassIPv6HopByHop       // IPv6 with a hop-by-hop header (MLD and the like)
-	CountPassMalformed          // too short for its headers: the kernel drops or answers it
-	CountPassNotSteered         // IP on an interface with data steering off (the sync link)
-	CountCCP                    // redirected to a CCP socket slot
+	CountPassNoInterface  = iota // interface not configured for Tandem
+	CountPassNonIP               // ARP and other non-IP ethertypes
+	CountPassND                  // IPv6 neighbour discovery
+	CountPassIPv6HopByHop        // IPv6 with a hop-by-hop header (MLD and the like)
+	CountPassMalformed           // too short for its headers: the kernel drops or answers it
+	CountPassNotSteered          // IP on an interface with data steering off (the sync link)
+	CountCCP                     // redirected to a CCP socket slot
 	numCounters
 )
 

@@ -306,7 +306,9 @@ func TestTwoQueuesShareOneUMEM(t *testing.T) {
 	l := labtest.NewPair(t, lab.Config{Queues: 2})
 	var r *rxEnd
 	labtest.Do(t, l.B, func() (err error) {
-		r, err = newRxEnd(t, lab.IfPair, 2, xdp.SteerData, xsk.Config{})
+		// need_wakeup on the first socket: the shared one inherits it and
+		// must not pass it to bind (EINVAL).
+		r, err = newRxEnd(t, lab.IfPair, 2, xdp.SteerData, xsk.Config{NeedWakeup: true})
 		return err
 	})
 	macA, _ := lab.HardwareAddr(l.A, lab.IfPair)

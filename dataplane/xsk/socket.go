@@ -214,6 +214,7 @@ func open(u *UMEM, ifname string, ifindex int, queue uint32, cfg Config) (_ *Soc
 	}
 	if !shared {
 		u.fdAdopted = true
+		u.ownerCfg = cfg
 	}
 	u.sockets++
 	return s, nil
@@ -294,8 +295,13 @@ func (s *Socket) bind(cfg Config, shared bool) error {
 	}
 	sa := unix.SockaddrXDP{Ifindex: uint32(s.ifindex), QueueID: s.queue}
 	if shared {
-		// XDP_SHARED_UMEM takes no mode flags: the mode is the UMEM's.
-		sa.Flags = unix.XDP_SHARED_UMEM | (flags & unix.XDP_USE_NEED_WAKEUP)
+		// XDP_SHARED_UMEM takes no other flag (EINVAL): mode, need_wakeup
+		// and multi-buffer are those of the UMEM's first socket.
+		if cfg.NeedWakeup != s.umem.ownerCfg.NeedWakeup || cfg.MultiBuffer != s.umem.ownerCfg.MultiBuffer {
+			return fmt.Errorf("sockets sharing a umem inherit need_wakeup=%v and multi-buffer=%v from its first socket; this one asks for %v and %v",
+				s.umem.ownerCfg.NeedWakeup, s.umem.ownerCfg.MultiBuffer, cfg.NeedWakeup, cfg.MultiBuffer)
+		}
+		sa.Flags = unix.XDP_SHARED_UMEM
 		sa.SharedUmemFD = uint32(s.umem.fd)
 		if err := bindRetry(s.fd, &sa, cfg.BindRetry); err != nil {
 			return fmt.Errorf("binding with shared umem: %w", err)

@@ -54,8 +54,9 @@ func (c UMEMConfig) validate() error {
 // be sent on another without a copy. Frames are addressed by their byte offset
 // in the area.
 type UMEM struct {
-	fd         int  // the owning AF_XDP socket: the UMEM is registered on it
-	fdAdopted  bool // the first Socket bound fd; later ones share it (XDP_SHARED_UMEM)
+	fd         int    // the owning AF_XDP socket: the UMEM is registered on it
+	fdAdopted  bool   // the first Socket bound fd; later ones share it (XDP_SHARED_UMEM)
+	ownerCfg   Config // the first Socket's config, whose flags the others inherit
 	area       []byte
 	frameSize  uint32
 	frameCount uint32
