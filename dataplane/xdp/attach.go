@@ -90,7 +90,7 @@ func (a *attachments) attach(prog *ebpf.Program, ifname string, mode AttachMode)
 			got = AttachGeneric
 			lk, err = try(link.XDPGenericMode)
 			if err != nil {
-				err = fmt.Errorf("native: %v; generic: %w", nativeErr, err)
+				err = fmt.Errorf("native: %w; generic: %w", nativeErr, err)
 			}
 		}
 	}

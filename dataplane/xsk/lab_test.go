@@ -471,7 +471,7 @@ func TestBindFallsBackToCopyOnVeth(t *testing.T) {
 		defer u.Close()
 		_, err = xsk.Open(u, lab.IfPair, 0, xsk.Config{Mode: xsk.ModeZeroCopy, RxSize: 64, FillSize: 64, TxSize: -1, CompletionSize: 64})
 		if !errors.Is(err, unix.EOPNOTSUPP) {
-			return fmt.Errorf("zero-copy bind on veth: got %v, want EOPNOTSUPP", err)
+			return fmt.Errorf("zero-copy bind on veth: got %w, want EOPNOTSUPP", err)
 		}
 		s, err := xsk.Open(u, lab.IfPair, 0, xsk.Config{Mode: xsk.ModeAuto, RxSize: 64, FillSize: 64, TxSize: -1, CompletionSize: 64})
 		if err != nil {
@@ -498,7 +498,7 @@ func TestBindErrorsNameInterfaceAndQueue(t *testing.T) {
 			return errors.New("bind to queue 5 of a one-queue veth succeeded")
 		}
 		if !errors.Is(err, unix.EINVAL) || !bytes.Contains([]byte(err.Error()), []byte("veth0 queue 5")) {
-			return fmt.Errorf("error %q: want EINVAL naming veth0 queue 5", err)
+			return fmt.Errorf("error %w: want EINVAL naming veth0 queue 5", err)
 		}
 		return nil
 	})

@@ -326,7 +326,7 @@ func (s *Socket) bind(cfg Config, shared bool) error {
 		if err = try(unix.XDP_ZEROCOPY); err != nil {
 			zcErr := err
 			if err = try(unix.XDP_COPY); err != nil {
-				return fmt.Errorf("binding: zero-copy: %v; copy: %w", zcErr, err)
+				return fmt.Errorf("binding: zero-copy: %w; copy: %w", zcErr, err)
 			}
 		}
 	}
