@@ -9,3 +9,5 @@ require (
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/pelletier/go-toml/v2 v2.4.3 // indirect
