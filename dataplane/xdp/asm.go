@@ -40,6 +40,14 @@ func wire16(v uint16) int32 {
 	return int32(binary.NativeEndian.Uint16(b[:]))
 }
 
+// wire32 is the value a 32-bit load from the packet yields for the
+// big-endian number v on this host.
+func wire32(v uint32) uint32 {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return binary.NativeEndian.Uint32(b[:])
+}
+
 // countInto emits: counters[key] += 1 on a per-CPU array. It clobbers R0-R5
 // and the stack word at -8.
 func countInto(countersFD int, key int32, skip string) asm.Instructions {

@@ -3,6 +3,7 @@ package xdp
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -23,12 +24,13 @@ const (
 	CountPassMalformed           // too short for its headers: the kernel drops or answers it
 	CountPassNotSteered          // IP on an interface with data steering off (the sync link)
 	CountCCP                     // redirected to a CCP socket slot
+	CountPassLocal               // addressed to the gateway itself (AddLocal): its kernel answers
 	numCounters
 )
 
 var counterNames = [numCounters]string{
 	"pass_no_interface", "pass_non_ip", "pass_nd", "pass_ipv6_hop_by_hop",
-	"pass_malformed", "pass_not_steered", "ccp",
+	"pass_malformed", "pass_not_steered", "ccp", "pass_local",
 }
 
 // CounterName names a steering counter for logs and metrics.
@@ -66,6 +68,7 @@ type Steering struct {
 	XSKs     *ebpf.Map // XSKMAP: slot → AF_XDP socket
 	Ifaces   *ebpf.Map // HASH: ifindex → InterfaceConfig
 	Counters *ebpf.Map // PERCPU_ARRAY: verdict counters
+	Local    *ebpf.Map // HASH: 16-byte address (IPv4 v4-mapped) → 1: the gateway's own addresses
 
 	attachments
 }
@@ -91,11 +94,16 @@ func NewSteering(slots int) (*Steering, error) {
 		s.Close()
 		return nil, fmt.Errorf("creating counter map: %w", err)
 	}
+	s.Local, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tandem_local", Type: ebpf.Hash, KeySize: 16, ValueSize: 4, MaxEntries: 1024})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("creating local address map: %w", err)
+	}
 	s.Program, err = ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         "tandem_steer",
 		Type:         ebpf.XDP,
 		License:      "Dual MIT/GPL",
-		Instructions: steeringInstructions(s.XSKs.FD(), s.Ifaces.FD(), s.Counters.FD()),
+		Instructions: steeringInstructions(s.XSKs.FD(), s.Ifaces.FD(), s.Counters.FD(), s.Local.FD()),
 		// Jumbo frames on the sync link arrive as multi-buffer packets;
 		// without this flag a native attach on an MTU 9000 link fails.
 		Flags: unix.BPF_F_XDP_HAS_FRAGS,
@@ -139,6 +147,25 @@ func (s *Steering) Unregister(slot uint32) error {
 	return nil
 }
 
+// AddLocal makes packets to addr (one of the gateway's own addresses, or a
+// VIP it holds) go to the kernel rather than the engine. CCP to a local
+// address still goes to its socket. Do not add SNAT addresses: their return
+// traffic belongs to the engine.
+func (s *Steering) AddLocal(addr netip.Addr) error {
+	if err := s.Local.Put(addr.As16(), uint32(1)); err != nil {
+		return fmt.Errorf("adding local address %s: %w", addr, err)
+	}
+	return nil
+}
+
+// RemoveLocal undoes AddLocal.
+func (s *Steering) RemoveLocal(addr netip.Addr) error {
+	if err := s.Local.Delete(addr.As16()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("removing local address %s: %w", addr, err)
+	}
+	return nil
+}
+
 // ReadCounters returns the verdict counters summed over CPUs.
 func (s *Steering) ReadCounters() ([numCounters]uint64, error) {
 	return sumPerCPU[[numCounters]uint64](s.Counters)
@@ -151,7 +178,7 @@ func (s *Steering) Close() error {
 	if s.Program != nil {
 		errs = append(errs, s.Program.Close())
 	}
-	for _, m := range []*ebpf.Map{s.XSKs, s.Ifaces, s.Counters} {
+	for _, m := range []*ebpf.Map{s.XSKs, s.Ifaces, s.Counters, s.Local} {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
@@ -175,9 +202,10 @@ func sumPerCPU[A ~[numCounters]uint64](m *ebpf.Map) (A, error) {
 
 // steeringInstructions builds the steering program.
 //
-// Registers: R6 context, R7 data, R8 data_end, R9 the interface's config.
-// Every packet access is preceded by a bounds check against data_end.
-func steeringInstructions(xsks, ifaces, counters int) asm.Instructions {
+// Registers: R6 context, R7 data, R8 data_end, R9 the interface's config, R5
+// the ethertype (IPv4 or IPv6) from the IP paths on. Every packet access is
+// preceded by a bounds check against data_end.
+func steeringInstructions(xsks, ifaces, counters, local int) asm.Instructions {
 	const (
 		ipv4Proto  = ethHeaderLen + 9 // protocol
 		ipv4Frag   = ethHeaderLen + 6 // flags and fragment offset
@@ -276,8 +304,28 @@ func steeringInstructions(xsks, ifaces, counters int) asm.Instructions {
 		asm.FnRedirectMap.Call(),
 		asm.Return(),
 
-		// Data: the socket of the rx queue, if this interface steers data.
-		asm.LoadMem(asm.R1, asm.R9, 8, asm.Word).WithSymbol("data"),
+		// Data: first, packets to the gateway's own addresses go to its
+		// kernel. The key is the 16-byte destination at R10-24, IPv4
+		// v4-mapped. Both paths checked the fixed IP header's bounds.
+		asm.Mov.Imm(asm.R1, 0).WithSymbol("data"), // asm has no 64-bit store of an immediate
+		asm.StoreMem(asm.R10, -24, asm.R1, asm.DWord),
+		asm.JNE.Imm(asm.R5, wire16(0x0800), "local_v6"),
+		asm.StoreImm(asm.R10, -16, int64(int32(wire32(0x0000ffff))), asm.Word), // bytes 00 00 ff ff
+		asm.LoadMem(asm.R1, asm.R7, ethHeaderLen+16, asm.Word),
+		asm.StoreMem(asm.R10, -12, asm.R1, asm.Word),
+		asm.Ja.Label("local_lookup"),
+		asm.LoadMem(asm.R1, asm.R7, ethHeaderLen+24, asm.DWord).WithSymbol("local_v6"),
+		asm.StoreMem(asm.R10, -24, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R7, ethHeaderLen+32, asm.DWord),
+		asm.StoreMem(asm.R10, -16, asm.R1, asm.DWord),
+		asm.LoadMapPtr(asm.R1, local).WithSymbol("local_lookup"),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -24),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, "local"),
+
+		// Then the socket of the rx queue, if this interface steers data.
+		asm.LoadMem(asm.R1, asm.R9, 8, asm.Word),
 		asm.And.Imm(asm.R1, int32(SteerData)),
 		asm.JEq.Imm(asm.R1, 0, "not_steered"),
 		asm.LoadMem(asm.R2, asm.R9, 0, asm.Word),
@@ -298,6 +346,7 @@ func steeringInstructions(xsks, ifaces, counters int) asm.Instructions {
 		{"hop_by_hop", CountPassIPv6HopByHop},
 		{"malformed", CountPassMalformed},
 		{"not_steered", CountPassNotSteered},
+		{"local", CountPassLocal},
 	} {
 		block := countInto(counters, p.count, p.label+"_ret")
 		block[0] = block[0].WithSymbol(p.label)

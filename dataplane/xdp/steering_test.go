@@ -1,9 +1,11 @@
 package xdp_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -55,6 +57,8 @@ func vlan(inner uint16, rest []byte) []byte {
 	tag := []byte{0x00, 0x0a, byte(inner >> 8), byte(inner)}
 	return eth(0x8100, append(tag, rest...)...)
 }
+
+const ethHeaderLen = 14
 
 type xdpMD struct {
 	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
@@ -116,6 +120,22 @@ func TestSteeringVerdicts(t *testing.T) {
 		hbh6 := eth(0x86dd, ipv6(0, make([]byte, 16))...)
 		arp := eth(0x0806, make([]byte, 28)...)
 		vlanUDP := vlan(0x0800, ipv4(17, 0, 5, udp(9999)))
+		// Frames to the gateway's own addresses.
+		local4, local6 := netip.MustParseAddr("10.77.1.1"), netip.MustParseAddr("fd77:1::1")
+		if err := steer.AddLocal(local4); err != nil {
+			return err
+		}
+		if err := steer.AddLocal(local6); err != nil {
+			return err
+		}
+		toLocal4 := bytes.Clone(udp4)
+		copy(toLocal4[ethHeaderLen+16:], local4.AsSlice())
+		ccpToLocal4 := bytes.Clone(ccp4)
+		copy(ccpToLocal4[ethHeaderLen+16:], local4.AsSlice())
+		toLocal6 := bytes.Clone(tcp6)
+		copy(toLocal6[ethHeaderLen+24:], local6.AsSlice())
+		srcLocal4 := bytes.Clone(udp4) // from a local address, to elsewhere: data
+		copy(srcLocal4[ethHeaderLen+12:], local4.AsSlice())
 		vlanCCP := vlan(0x0800, ipv4(17, 0, 5, udp(xdp.CCPPort)))
 
 		cases := []struct {
@@ -147,6 +167,10 @@ func TestSteeringVerdicts(t *testing.T) {
 			{"bad ihl", toSocket, toSocket, xdp.SteerCCP, eth(0x0800, ipv4(17, 0, 3, udp(xdp.CCPPort))...), xdp.ActionPass, xdp.CountPassMalformed, 0},
 			{"ethernet only", toSocket, toSocket, xdp.SteerData, udp4[:14], xdp.ActionPass, xdp.CountPassMalformed, 0},
 			{"interface not configured", toSocket, toSocket, xdp.SteerData, udp4, xdp.ActionPass, xdp.CountPassNoInterface, 1},
+			{"ipv4 to a local address to the kernel", toSocket, toSocket, xdp.SteerData, toLocal4, xdp.ActionPass, xdp.CountPassLocal, 0},
+			{"ipv6 to a local address to the kernel", toSocket, toSocket, xdp.SteerData, toLocal6, xdp.ActionPass, xdp.CountPassLocal, 0},
+			{"ccp to a local address stays ccp", toEmpty, toSocket, xdp.SteerData | xdp.SteerCCP, ccpToLocal4, xdp.ActionRedirect, xdp.CountCCP, 0},
+			{"from a local address is data", toSocket, toEmpty, xdp.SteerData, srcLocal4, xdp.ActionRedirect, -1, 0},
 		}
 		for _, c := range cases {
 			t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
