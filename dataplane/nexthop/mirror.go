@@ -73,8 +73,17 @@ type route struct {
 }
 
 // New starts a mirror of the tables of namespace ns (nil: the calling
-// thread's namespace). It returns once the existing entries are loaded.
+// thread's namespace, captured now, so that the mirror's own goroutines work
+// there too whatever thread they run on). It returns once the existing
+// entries are loaded.
 func New(ns *netns.NsHandle) (*Mirror, error) {
+	if ns == nil {
+		cur, err := netns.Get()
+		if err != nil {
+			return nil, fmt.Errorf("finding the current network namespace: %w", err)
+		}
+		ns = &cur
+	}
 	m := &Mirror{
 		resolveQ: make(chan neighKey, 256),
 		ns:       ns,
@@ -113,9 +122,6 @@ func New(ns *netns.NsHandle) (*Mirror, error) {
 }
 
 func (m *Mirror) handle() (*netlink.Handle, error) {
-	if m.ns == nil {
-		return netlink.NewHandle()
-	}
 	return netlink.NewHandleAt(*m.ns)
 }
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/tandem-gw/tandem/tools/lab"
 	"github.com/tandem-gw/tandem/tools/lab/labtest"
@@ -79,15 +78,13 @@ func TestLookupsDoNotAllocate(t *testing.T) {
 // added later, neighbours learned by the kernel, and resolution on request.
 func TestMirrorFollowsKernel(t *testing.T) {
 	l := labtest.New(t, lab.Config{})
-	h, err := netns.GetFromName(l.GW1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	m, err := New(&h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Created inside the namespace with ns nil, as tandemd does: the
+	// resolver goroutine must still work there.
+	var m *Mirror
+	labtest.Do(t, l.GW1, func() (err error) {
+		m, err = New(nil)
+		return err
+	})
 	defer m.Close()
 	var outIdx int
 	labtest.Do(t, l.GW1, func() error {
