@@ -227,6 +227,26 @@ func (l *Lab) build() error {
 			return err
 		}
 	}
+	// Checksums complete on every veth end that sends traffic, as on a
+	// real wire (see txChecksumOff).
+	offload := map[string][]string{
+		l.Client: {IfClient}, l.Server: {IfClient},
+		l.GW1: {IfInside, IfOutside, IfSync}, l.GW2: {IfInside, IfOutside, IfSync},
+		l.LAN: {"client", "gw1", "gw2"}, l.WAN: {"server", "gw1", "gw2"},
+	}
+	for ns, ifs := range offload {
+		err := Do(ns, func() error {
+			for _, ifname := range ifs {
+				if err := txChecksumOff(ifname); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("in %s: %w", ns, err)
+		}
+	}
 	routes := []struct {
 		ns       string
 		via      netip.Addr
