@@ -7,6 +7,8 @@ set -euo pipefail
 needs=(
   "ip:iproute2"          # ip netns exec for processes inside the lab
   "ping:iputils-ping"    # end-to-end reachability checks
+  "iperf3:iperf3"        # TCP streams through the gateway in tests
+  "nft:nftables"         # the kernel baseline of the forwarding benchmark
 )
 missing=()
 for pair in "${needs[@]}"; do
