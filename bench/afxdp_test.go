@@ -62,7 +62,7 @@ func template(b *testing.B, l *lab.Lab) []byte {
 
 // send transmits n frames from A, pinned to the sender CPU, and returns when
 // the first frame left and the kernel's time for all of them.
-func send(b *testing.B, l *lab.Lab, frame []byte, n int) (time.Time, time.Duration) {
+func send(b *testing.B, l *lab.Lab, frame []byte, n, flows int) (time.Time, time.Duration) {
 	var (
 		d     time.Duration
 		start time.Time
@@ -71,7 +71,7 @@ func send(b *testing.B, l *lab.Lab, frame []byte, n int) (time.Time, time.Durati
 		if err := pin(senderCPU); err != nil {
 			return err
 		}
-		s, err := xdpgen.NewSender(lab.IfPair, xdpgen.SenderConfig{Frame: frame, Flows: benchFlows})
+		s, err := xdpgen.NewSender(lab.IfPair, xdpgen.SenderConfig{Frame: frame, Flows: uint32(flows)})
 		if err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func ceilingPPS(b *testing.B, l *lab.Lab, frame []byte, n int) float64 {
 		b.Fatalf("ceiling: %v", err)
 	}
 	defer c.Close()
-	_, d := send(b, l, frame, n)
+	_, d := send(b, l, frame, n, benchFlows)
 	pkts, _, err := c.Read()
 	if err != nil {
 		b.Fatal(err)
@@ -232,7 +232,7 @@ func benchRxDrop(b *testing.B, m rxMode) {
 	}
 
 	b.ResetTimer()
-	start, sendDur := send(b, l, frame, n)
+	start, sendDur := send(b, l, frame, n, benchFlows)
 	// Wait for the receiver to drain what is in flight.
 	for prev := uint64(0); ; {
 		time.Sleep(20 * time.Millisecond)

@@ -106,7 +106,7 @@ func listenIn(t *testing.T, ns, network, addr string) net.Listener {
 }
 
 func TestGatewayForwardsWithSNAT(t *testing.T) {
-	g := newGateway(t, dataplane.Policy{SNAT: 0, SNAT6: -1})
+	g := newGateway(t, dataplane.Policy{AllowFromInside: true, SNAT: 0, SNAT6: -1})
 
 	t.Run("http_over_tcp_sees_snat_address", func(t *testing.T) {
 		ln := listenIn(t, g.lab.Server, "tcp", net.JoinHostPort(lab.ServerAddr.String(), "8080"))

@@ -6,56 +6,94 @@ import (
 	"github.com/tandem-gw/tandem/dataplane/conntrack"
 )
 
-// Rule allows new connections from the outside to destinations in Prefix,
-// protocol Proto (0: any), destination ports PortMin..PortMax (0, 0: any).
+// Side says where a new connection started.
+type Side uint8
+
+const (
+	SideAny Side = iota
+	SideInside
+	SideOutside
+)
+
+// PortRange is an inclusive range of destination ports.
+type PortRange struct{ Min, Max uint16 }
+
+// Rule allows new connections that match every field; an empty list
+// matches everything, Proto 0 any protocol.
 type Rule struct {
-	Prefix           netip.Prefix
-	Proto            uint8
-	PortMin, PortMax uint16
+	Name         string
+	From         Side
+	Sources      []netip.Prefix
+	Destinations []netip.Prefix
+	Proto        uint8
+	Ports        []PortRange // TCP and UDP destination ports
 }
 
-// Policy is the stateful policy: new connections from the inside are
-// allowed (and source-NATed where a pool is configured); from the outside
-// only those a DNAT rule or an allow rule admits; packets of known
-// connections pass both ways; invalid packets are dropped by conntrack.
+func (r *Rule) matches(from Side, k *conntrack.Key, src, dst netip.Addr) bool {
+	if r.From != SideAny && r.From != from || r.Proto != 0 && r.Proto != k.Proto {
+		return false
+	}
+	if len(r.Ports) > 0 {
+		ok := false
+		for _, p := range r.Ports {
+			ok = ok || k.DstPort >= p.Min && k.DstPort <= p.Max
+		}
+		if !ok {
+			return false
+		}
+	}
+	return anyContains(r.Sources, src) && anyContains(r.Destinations, dst)
+}
+
+func anyContains(ps []netip.Prefix, a netip.Addr) bool {
+	if len(ps) == 0 {
+		return true
+	}
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Policy is the stateful policy. Packets of known connections pass both
+// ways (conntrack drops those invalid for their state). A new connection
+// from the inside is allowed if AllowFromInside is set or a rule matches,
+// and gets source NAT where a pool is configured; one from the outside is
+// allowed if a DNAT forward or a rule matches. Everything else is dropped
+// and counted (drop_policy).
 type Policy struct {
-	// SNAT is the index of the conntrack SNAT pool for IPv4 connections
-	// from the inside; negative: no source NAT.
-	SNAT int
-	// SNAT6 is the same for IPv6 (NAT66); negative: none.
-	SNAT6 int
-	// AllowFromOutside lists the rules for new connections from the outside.
-	AllowFromOutside []Rule
+	AllowFromInside bool
+	// SNAT and SNAT6 are the conntrack SNAT pool indexes for IPv4 and IPv6
+	// connections from the inside; negative: no source NAT.
+	SNAT, SNAT6 int
+	Rules       []Rule
 }
 
-// fromOutside decides a new connection from the outside.
-func (p *Policy) fromOutside(t *conntrack.Table, k conntrack.Key, dst netip.Addr) (conntrack.NATRequest, bool) {
-	if nat, ok := t.MatchDNAT(k); ok {
-		return nat, true
-	}
-	for i := range p.AllowFromOutside {
-		r := &p.AllowFromOutside[i]
-		if r.Proto != 0 && r.Proto != k.Proto {
-			continue
-		}
-		if r.PortMax != 0 && (k.DstPort < r.PortMin || k.DstPort > r.PortMax) {
-			continue
-		}
-		if r.Prefix.Contains(dst) {
-			return conntrack.NATRequest{}, true
+// decide returns whether a new connection from side from is allowed, and
+// the NAT it gets. src and dst are the packet's addresses.
+func (p *Policy) decide(t *conntrack.Table, from Side, k *conntrack.Key, src, dst netip.Addr) (conntrack.NATRequest, bool) {
+	if from == SideOutside {
+		if nat, ok := t.MatchDNAT(*k); ok {
+			return nat, true
 		}
 	}
-	return conntrack.NATRequest{}, false
-}
-
-// fromInside returns the NAT a new connection from the inside gets.
-func (p *Policy) fromInside(family uint8) conntrack.NATRequest {
-	idx := p.SNAT
-	if family == 6 {
-		idx = p.SNAT6
+	allowed := from == SideInside && p.AllowFromInside
+	for i := 0; !allowed && i < len(p.Rules); i++ {
+		allowed = p.Rules[i].matches(from, k, src, dst)
 	}
-	if idx < 0 {
-		return conntrack.NATRequest{}
+	if !allowed {
+		return conntrack.NATRequest{}, false
 	}
-	return conntrack.NATRequest{Kind: conntrack.NATSource, Index: uint8(idx)}
+	if from == SideInside {
+		idx := p.SNAT
+		if k.Family == conntrack.FamilyIPv6 {
+			idx = p.SNAT6
+		}
+		if idx >= 0 {
+			return conntrack.NATRequest{Kind: conntrack.NATSource, Index: uint8(idx)}, true
+		}
+	}
+	return conntrack.NATRequest{}, true
 }

@@ -19,7 +19,7 @@ const (
 	inside  = 0
 	outside = 1
 
-	batchSize = 64
+	batchSize = 256 // frames per receive: one tx kick serves a whole batch
 	// icmpPerSecond bounds the ICMP errors one worker sends (RFC 1812
 	// 4.3.2.8 asks for a limit).
 	icmpPerSecond = 1000
@@ -232,12 +232,20 @@ func (w *worker) forward(in int, buf []byte, n int) (int, int) {
 		return -1, 0
 	}
 	var res conntrack.Result
-	if in == inside {
-		res = w.table.Track(key, seg, w.policy.fromInside(p.Family))
+	if in == inside && w.policy.AllowFromInside {
+		// Every connection from the inside is allowed: one call finds or
+		// creates it.
+		nat, _ := w.policy.decide(w.table, SideInside, &key, netip.Addr{}, netip.Addr{})
+		res = w.table.Track(key, seg, nat)
 	} else if _, _, known := w.table.Lookup(key); known {
 		res = w.table.Track(key, seg, conntrack.NATRequest{})
 	} else {
-		nat, allowed := w.policy.fromOutside(w.table, key, netip.AddrFrom16(p.Dst).Unmap())
+		from := SideOutside
+		if in == inside {
+			from = SideInside
+		}
+		src, dst := netip.AddrFrom16(p.Src).Unmap(), netip.AddrFrom16(p.Dst).Unmap()
+		nat, allowed := w.policy.decide(w.table, from, &key, src, dst)
 		if !allowed {
 			w.c[CountDropPolicy]++
 			return -1, 0
