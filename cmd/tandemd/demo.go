@@ -1,353 +1,249 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
-	"sync"
-	"sync/atomic"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"github.com/vishvananda/netlink"
 
+	"github.com/tandem-gw/tandem/control/config"
+	"github.com/tandem-gw/tandem/dataplane"
 	"github.com/tandem-gw/tandem/dataplane/xdp"
-	"github.com/tandem-gw/tandem/dataplane/xsk"
 	"github.com/tandem-gw/tandem/tools/lab"
 )
 
 type demoConfig struct {
-	prefix    string
-	datagrams int
-	rate      int // datagrams per second the client sends, in all
-	keep      bool
+	prefix   string
+	transfer int64
+	keep     bool
 }
 
-const (
-	demoQueues   = 2
-	ccpSlotBase  = 16
-	demoCCPCount = 10000
-	demoPort     = 5000
-	demoSenders  = 8 // client sockets, so flows spread over gw1's queues
-)
-
-// demoSocket is one AF_XDP socket of gw1 and what its worker counted.
-type demoSocket struct {
-	role    string
-	sock    *xsk.Socket
-	free    *xsk.FreeList
-	packets atomic.Uint64
-	bytes   atomic.Uint64
-}
-
-func runDemo(cfg demoConfig) (err error) {
+// runDemo is the main job on the embedded default: the lab, tandemd as gw1
+// (its embedded config), an HTTP request and a TCP transfer from the client
+// to the server through it, and the gateway's counters.
+func runDemo(dc demoConfig) (err error) {
+	log := newDemoLog()
 	start := time.Now()
-	fmt.Printf("Tandem demo: building lab %q (client, lan, gw1, gw2, wan, server; %d queues per gateway link)\n", cfg.prefix, demoQueues)
-	l, err := lab.Up(lab.Config{Prefix: cfg.prefix, Queues: demoQueues})
+	fmt.Printf("Tandem demo: building lab %q (client, lan, gw1, gw2, wan, server)\n", dc.prefix)
+	l, err := lab.Up(lab.Config{Prefix: dc.prefix, Queues: 2})
 	if err != nil {
 		return err
 	}
-	if !cfg.keep {
+	if !dc.keep {
 		defer func() {
 			if derr := l.Down(); derr != nil {
 				err = errors.Join(err, derr)
 			} else {
-				fmt.Printf("lab %q removed\n", cfg.prefix)
+				fmt.Printf("lab %q removed\n", dc.prefix)
 			}
 		}()
 	}
 
-	// gw1: the steering program on in0 (data) and sync0 (CCP), one UMEM
-	// shared by three sockets.
-	var (
-		steer   *xdp.Steering
-		umem    *xsk.UMEM
-		sockets []*demoSocket
-		modes   = map[string]xdp.AttachMode{}
-	)
+	// gw1 runs the gateway from its embedded config, checked against this
+	// machine as seen from gw1's namespace.
+	var g *gateway
 	err = lab.Do(l.GW1, func() error {
-		var err error
-		if steer, err = xdp.NewSteering(32); err != nil {
-			return err
-		}
-		ifaces := []struct {
-			name   string
-			queues int
-			flags  uint32
-		}{{lab.IfInside, demoQueues, xdp.SteerData}, {lab.IfSync, 1, xdp.SteerCCP}}
-		const framesPerSocket = 4096
-		if umem, err = xsk.NewUMEM(xsk.UMEMConfig{FrameCount: framesPerSocket * (demoQueues + 1)}); err != nil {
-			return err
-		}
-		for _, ifc := range ifaces {
-			ifi, err := net.InterfaceByName(ifc.name)
-			if err != nil {
-				return err
-			}
-			if modes[ifc.name], err = steer.Attach(ifc.name, xdp.AttachAuto); err != nil {
-				return err
-			}
-			if err := steer.SetInterface(ifi.Index, xdp.InterfaceConfig{DataBase: 0, CCPBase: ccpSlotBase, Flags: ifc.flags}); err != nil {
-				return err
-			}
-			for q := 0; q < ifc.queues; q++ {
-				s, err := xsk.Open(umem, ifc.name, uint32(q), xsk.Config{TxSize: -1, RxSize: 4096, FillSize: 4096, NeedWakeup: true})
-				if err != nil {
-					return err
-				}
-				slot, role := uint32(q), "data"
-				if ifc.flags == xdp.SteerCCP {
-					slot, role = ccpSlotBase+uint32(q), "ccp"
-				}
-				if err := steer.Register(slot, s.FD()); err != nil {
-					return err
-				}
-				ds := &demoSocket{role: role, sock: s, free: xsk.NewFreeList(umem, uint32(len(sockets))*framesPerSocket, framesPerSocket)}
-				// Prime the fill ring before any traffic can arrive.
-				addrs := make([]uint64, framesPerSocket)
-				n := ds.free.Get(addrs)
-				if put := s.Fill.Produce(addrs[:n]); put != n {
-					return fmt.Errorf("priming fill ring of %s q%d: %d of %d frames", ifc.name, q, put, n)
-				}
-				sockets = append(sockets, ds)
-			}
-		}
-		return nil
-	})
-	defer func() {
-		for _, s := range sockets {
-			s.sock.Close()
-		}
-		if umem != nil {
-			umem.Close()
-		}
-		if steer != nil {
-			steer.Close()
-		}
-	}()
-	if err != nil {
-		return fmt.Errorf("setting up gw1: %w", err)
-	}
-	fmt.Printf("gw1: steering attached to %s (%s) and %s (%s); %d AF_XDP sockets on one %s UMEM\n",
-		lab.IfInside, modes[lab.IfInside], lab.IfSync, modes[lab.IfSync], len(sockets), humanize.IBytes(uint64(umem.Size())))
-
-	// Workers: receive, count, give the frames back to the kernel.
-	var (
-		stop sync.WaitGroup
-		quit atomic.Bool
-	)
-	for _, s := range sockets {
-		stop.Add(1)
-		go func() {
-			defer stop.Done()
-			runWorker(s, &quit)
-		}()
-	}
-
-	// Traffic: UDP datagrams from the client to gw1's inside address over
-	// the lan bridge, and CCP datagrams from gw2 over the sync link.
-	sendStart := time.Now()
-	var sendErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := udpFlood(l.Client, netip.AddrPortFrom(lab.GW1Inside, demoPort), cfg.datagrams, cfg.rate, demoSenders); err != nil {
-			sendErr = errors.Join(sendErr, fmt.Errorf("client traffic: %w", err))
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := udpFlood(l.GW2, netip.AddrPortFrom(lab.GW1Sync, xdp.CCPPort), demoCCPCount, cfg.rate/10, 1); err != nil {
-			sendErr = errors.Join(sendErr, fmt.Errorf("ccp traffic: %w", err))
-		}
-	}()
-	wg.Wait()
-	sendDur := time.Since(sendStart)
-	if sendErr != nil {
-		quit.Store(true)
-		stop.Wait()
-		return sendErr
-	}
-	// Let in-flight frames land, then stop the workers.
-	want := uint64(cfg.datagrams + demoCCPCount)
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if total(sockets) >= want {
-			break
-		}
-	}
-	quit.Store(true)
-	stop.Wait()
-
-	ifDrops := map[string]uint64{}
-	err = lab.Do(l.GW1, func() error {
-		for _, name := range []string{lab.IfInside, lab.IfSync} {
-			link, err := netlink.LinkByName(name)
-			if err != nil {
-				return err
-			}
-			if st := link.Attrs().Statistics; st != nil {
-				ifDrops[name] = st.RxDropped
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("reading gw1's interface counters: %w", err)
-	}
-	return report(cfg, sockets, steer, ifDrops, sendDur, time.Since(start))
-}
-
-func total(sockets []*demoSocket) uint64 {
-	var n uint64
-	for _, s := range sockets {
-		n += s.packets.Load()
-	}
-	return n
-}
-
-// runWorker drives one socket until quit: fill, receive, recycle. It sleeps in
-// poll() whenever the rx ring is empty: on a 2-core machine whose cores also
-// run the senders, spinning workers would starve them (the engine's workers
-// spin only on cores of their own).
-func runWorker(s *demoSocket, quit *atomic.Bool) {
-	addrs := make([]uint64, 64)
-	descs := make([]xsk.Desc, 64)
-	for !quit.Load() {
-		got := s.sock.Rx.Receive(descs)
-		if got == 0 {
-			if s.sock.Fill.NeedWakeup() {
-				_ = s.sock.WakeRx()
-			}
-			_, _ = s.sock.Poll(5 * time.Millisecond)
-			continue
-		}
-		var bytes uint64
-		for i := 0; i < got; i++ {
-			addrs[i] = descs[i].Addr
-			bytes += uint64(descs[i].Len)
-		}
-		for put := 0; put < got; {
-			put += s.sock.Fill.Produce(addrs[put:got])
-		}
-		s.packets.Add(uint64(got))
-		s.bytes.Add(bytes)
-	}
-}
-
-// udpFlood sends count datagrams from namespace ns to dst over senders
-// sockets (distinct source ports), rate datagrams per second in all.
-func udpFlood(ns string, dst netip.AddrPort, count, rate, senders int) error {
-	perSender := time.Duration(float64(time.Second) * float64(senders) / float64(max(rate, 1)))
-	var wg sync.WaitGroup
-	errs := make([]error, senders)
-	for i := 0; i < senders; i++ {
-		share := count / senders
-		if i == 0 {
-			share += count % senders
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = lab.Do(ns, func() error {
-				c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				payload := make([]byte, 18) // 64-byte frames
-				begin := time.Now()
-				for k := 0; k < share; k++ {
-					if _, err := c.Write(payload); err != nil {
-						return err
-					}
-					if k%8 == 7 {
-						// Pace in bursts of 8 to the sender's share of the rate.
-						if ahead := time.Until(begin.Add(time.Duration(k+1) * perSender)); ahead > 0 {
-							time.Sleep(ahead)
-						}
-					}
-				}
-				return nil
-			})
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// report prints what gw1 received and checks that every datagram sent is
-// accounted for: received, or counted as dropped by the socket or by the
-// interface (a veth drops before XDP when its per-queue ring of 256 frames
-// overflows, which a CPU-starved receiver causes).
-func report(cfg demoConfig, sockets []*demoSocket, steer *xdp.Steering, ifDrops map[string]uint64, sendDur, runDur time.Duration) error {
-	fmt.Printf("\ntraffic: %s datagrams client → gw1 %s:%d, %s CCP datagrams gw2 → gw1 %s:%d, sent in %v\n\n",
-		humanize.Comma(int64(cfg.datagrams)), lab.GW1Inside, demoPort, humanize.Comma(demoCCPCount), lab.GW1Sync, xdp.CCPPort, sendDur.Round(time.Millisecond))
-	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "socket\trole\tmode\tpackets\tbytes\trate\trx_dropped\trx_invalid\trx_ring_full\tfill_empty\t")
-	var data, ccp, sockDrops uint64
-	var problems []string
-	for _, s := range sockets {
-		st, err := s.sock.Stats()
+		m, err := config.HostMachine()
 		if err != nil {
 			return err
 		}
-		p := s.packets.Load()
-		if s.role == "data" {
-			data += p
-			sockDrops += st.RxDropped
-		} else {
-			ccp += p
+		cfg, warnings, err := config.Parse(config.DefaultTOML(), m, config.WithSource("embedded gw1 config"))
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "%s q%d\t%s\t%s\t%s\t%s\t%s pps\t%s\t%s\t%s\t%s\t\n",
-			s.sock.Interface(), s.sock.Queue(), s.role, s.sock.Mode(),
-			humanize.Comma(int64(p)), humanize.Bytes(s.bytes.Load()), humanize.Comma(int64(float64(p)/sendDur.Seconds())),
-			humanize.Comma(int64(st.RxDropped)), humanize.Comma(int64(st.RxInvalidDescs)),
-			humanize.Comma(int64(st.RxRingFull)), humanize.Comma(int64(st.FillRingEmptyDescs)))
-		if st.RxInvalidDescs != 0 {
-			problems = append(problems, fmt.Sprintf("%s q%d: %d invalid descriptors", s.sock.Interface(), s.sock.Queue(), st.RxInvalidDescs))
+		for _, w := range warnings {
+			fmt.Printf("config warning: %s = %s: %s\n", w.Key, w.Value, w.Reason)
 		}
+		g, err = startGateway(cfg, log)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("starting the gateway on gw1: %w", err)
 	}
-	w.Flush()
+	defer func() {
+		// Inside gw1's namespace: releasing the addresses needs its links.
+		if serr := lab.Do(l.GW1, g.stop); serr != nil {
+			err = errors.Join(err, serr)
+		} else {
+			fmt.Println("gateway stopped: programs detached, sockets closed, addresses released")
+		}
+	}()
+	fmt.Printf("gw1: tandemd gateway running (steering %v), SNAT to %s\n", g.engine.AttachModes(), lab.SNATAddr)
 
-	counters, err := steer.ReadCounters()
+	seen, err := demoHTTP(l)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nhanded to gw1's kernel by the steering program:")
-	for i, v := range counters {
-		if i == xdp.CountCCP {
-			continue
-		}
-		fmt.Printf(" %s=%s", xdp.CounterName(i), humanize.Comma(int64(v)))
+	fmt.Printf("\nHTTP client %s → server %s:8080: the server saw the client as %s\n", lab.ClientAddr, lab.ServerAddr, seen)
+	if seen.Addr() != lab.SNATAddr {
+		return fmt.Errorf("the server saw %s, not the SNAT address %s", seen, lab.SNATAddr)
 	}
-	fmt.Printf("\nccp steered: %s\n", humanize.Comma(int64(counters[xdp.CountCCP])))
+	got, dur, err := demoTransfer(l, dc.transfer)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("TCP transfer client → server: %s in %v, %s/s\n", humanize.IBytes(uint64(got)), dur.Round(time.Millisecond),
+		humanize.Bytes(uint64(float64(got)/dur.Seconds())))
+	if got != dc.transfer {
+		return fmt.Errorf("the server received %d of %d bytes", got, dc.transfer)
+	}
 
-	fmt.Printf("interface rx drops on gw1 (before XDP): %s=%s %s=%s\n",
-		lab.IfInside, humanize.Comma(int64(ifDrops[lab.IfInside])), lab.IfSync, humanize.Comma(int64(ifDrops[lab.IfSync])))
-
-	fmt.Printf("\nreceived %s of %s datagrams on the data sockets, %s of %s on the CCP socket (%v in all)\n",
-		humanize.Comma(int64(data)), humanize.Comma(int64(cfg.datagrams)), humanize.Comma(int64(ccp)), humanize.Comma(demoCCPCount), runDur.Round(time.Millisecond))
-	// ARP, ND and the like also cross in0 and may be among its drops, so
-	// the sum may exceed what the client sent, never fall short of it.
-	if accounted := data + sockDrops + ifDrops[lab.IfInside]; accounted < uint64(cfg.datagrams) {
-		problems = append(problems, fmt.Sprintf("%d data datagrams unaccounted for", uint64(cfg.datagrams)-accounted))
-	} else if data < uint64(cfg.datagrams) {
-		fmt.Printf("warning: %d datagrams dropped and counted (the cores were too busy for the offered %d pps: try a lower -rate)\n",
-			uint64(cfg.datagrams)-data, cfg.rate)
-	}
-	if ccp+ifDrops[lab.IfSync] < demoCCPCount {
-		problems = append(problems, fmt.Sprintf("ccp socket received %d of %d", ccp, demoCCPCount))
-	}
-	if counters[xdp.CountPassNonIP] == 0 {
-		problems = append(problems, "no ARP reached gw1's kernel")
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("demo traffic incomplete: %v", problems)
-	}
-	fmt.Println("demo: OK")
+	report(g)
+	fmt.Printf("\ndemo: OK (%v)\n", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// demoHTTP serves HTTP in the server's namespace and asks from the client's;
+// the answer is the address the server saw.
+func demoHTTP(l *lab.Lab) (netip.AddrPort, error) {
+	var ln net.Listener
+	if err := lab.Do(l.Server, func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(lab.ServerAddr.String(), "8080"))
+		return err
+	}); err != nil {
+		return netip.AddrPort{}, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.RemoteAddr) })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(_ context.Context, network, addr string) (c net.Conn, err error) {
+			err = lab.Do(l.Client, func() error {
+				c, err = net.DialTimeout(network, addr, 5*time.Second)
+				return err
+			})
+			return c, err
+		},
+	}}
+	resp, err := client.Get("http://" + net.JoinHostPort(lab.ServerAddr.String(), "8080") + "/")
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("HTTP through the gateway: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return netip.ParseAddrPort(string(body))
+}
+
+// demoTransfer sends n bytes over TCP from the client to the server and
+// returns how many the server received.
+func demoTransfer(l *lab.Lab, n int64) (int64, time.Duration, error) {
+	var ln net.Listener
+	if err := lab.Do(l.Server, func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(lab.ServerAddr.String(), "9000"))
+		return err
+	}); err != nil {
+		return 0, 0, err
+	}
+	defer ln.Close()
+	received := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			received <- -1
+			return
+		}
+		defer c.Close()
+		got, _ := io.Copy(io.Discard, c)
+		received <- got
+	}()
+	var c net.Conn
+	if err := lab.Do(l.Client, func() (err error) {
+		c, err = net.DialTimeout("tcp", net.JoinHostPort(lab.ServerAddr.String(), "9000"), 5*time.Second)
+		return err
+	}); err != nil {
+		return 0, 0, fmt.Errorf("TCP through the gateway: %w", err)
+	}
+	start := time.Now()
+	buf := make([]byte, 256<<10)
+	var sent int64
+	for sent < n {
+		k, err := c.Write(buf[:min(int64(len(buf)), n-sent)])
+		sent += int64(k)
+		if err != nil {
+			c.Close()
+			return sent, time.Since(start), fmt.Errorf("sending through the gateway: %w", err)
+		}
+	}
+	c.Close()
+	select {
+	case got := <-received:
+		return got, time.Since(start), nil
+	case <-time.After(30 * time.Second):
+		return 0, 0, errors.New("the server did not finish receiving within 30s")
+	}
+}
+
+// report prints the gateway's counters.
+func report(g *gateway) {
+	c := g.engine.Counters()
+	fmt.Println("\ngateway counters (every packet not forwarded is counted under its reason):")
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	var names []string
+	values := map[string]uint64{}
+	for i, v := range c {
+		if v != 0 {
+			n := dataplane.CounterName(i)
+			names = append(names, n)
+			values[n] = v
+		}
+	}
+	sort.Slice(names, func(i, j int) bool {
+		di, dj := strings.HasPrefix(names[i], "drop"), strings.HasPrefix(names[j], "drop")
+		if di != dj {
+			return dj
+		}
+		return names[i] < names[j]
+	})
+	for _, n := range names {
+		v := values[n]
+		s := humanize.Comma(int64(v))
+		if strings.Contains(n, "bytes") {
+			s = humanize.Bytes(v)
+		}
+		fmt.Fprintf(w, "  %s\t%s\n", n, s)
+	}
+	w.Flush()
+
+	ts := g.table.Stats()
+	fmt.Printf("\nconnection table: %s live, %s created, %s expired, %s evicted, drops: full %s, invalid %s, no pickup %s, nat %s\n",
+		humanize.Comma(int64(ts.Live)), humanize.Comma(int64(ts.Inserted)), humanize.Comma(int64(ts.Expired)), humanize.Comma(int64(ts.Evicted)),
+		humanize.Comma(int64(ts.DropFull)), humanize.Comma(int64(ts.DropInvalid)), humanize.Comma(int64(ts.DropNoPickup)), humanize.Comma(int64(ts.DropNAT)))
+
+	if st, err := g.engine.SocketStats(); err == nil {
+		fmt.Println("\nAF_XDP sockets (kernel counters):")
+		w = tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(w, "  socket\trx_dropped\trx_invalid\ttx_invalid\trx_ring_full\tfill_empty\ttx_empty\t")
+		var keys []string
+		for k := range st {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			s := st[k]
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", k, humanize.Comma(int64(s.RxDropped)), humanize.Comma(int64(s.RxInvalidDescs)),
+				humanize.Comma(int64(s.TxInvalidDescs)), humanize.Comma(int64(s.RxRingFull)), humanize.Comma(int64(s.FillRingEmptyDescs)), humanize.Comma(int64(s.TxRingEmptyDescs)))
+		}
+		w.Flush()
+	}
+	if sc, err := g.engine.Steering().ReadCounters(); err == nil {
+		fmt.Print("\nhanded to gw1's kernel by the steering program:")
+		for i, v := range sc {
+			if i != xdp.CountCCP && v != 0 {
+				fmt.Printf(" %s=%s", xdp.CounterName(i), humanize.Comma(int64(v)))
+			}
+		}
+		fmt.Println()
+	}
+	ms := g.engine.Mirror().Stats()
+	fmt.Printf("neighbour mirror: %d neighbour and %d route updates from netlink, %d resolutions asked\n", ms.NeighUpdates, ms.RouteUpdates, ms.ResolveRequests)
 }

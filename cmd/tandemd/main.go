@@ -1,11 +1,11 @@
 // Command tandemd is the Tandem gateway daemon.
 //
-// Until the gateway engine lands, tandemd runs one job: -demo brings up the
-// namespace lab on an embedded default, steers traffic into AF_XDP sockets on
-// gateway gw1, sends real traffic through them, and prints the socket
-// statistics.
+//	tandemd -config FILE      run the gateway the file describes, in the current network namespace
+//	tandemd -check FILE       validate FILE against this machine and exit
+//	tandemd -demo             the namespace lab with tandemd as gw1, real traffic, the gateway's counters
 //
-//	tandemd -demo [-prefix tdmdemo] [-datagrams 100000] [-rate 50000] [-keep]
+// tandemd stops cleanly on SIGTERM or SIGINT: workers stopped, sockets
+// closed, XDP programs detached, claimed addresses released.
 package main
 
 import (
@@ -13,22 +13,67 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tandem-gw/tandem/control/config"
 )
 
 func main() {
-	demo := flag.Bool("demo", false, "run the lab demo on the embedded default")
+	configPath := flag.String("config", "", "run the gateway described by this config file")
+	checkPath := flag.String("check", "", "validate this config file against the machine and exit")
+	demo := flag.Bool("demo", false, "run the lab demo on the embedded default config")
 	prefix := flag.String("prefix", "tdmdemo", "lab namespace prefix for -demo")
-	datagrams := flag.Int("datagrams", 100000, "datagrams the demo client sends to the gateway")
-	rate := flag.Int("rate", 50000, "datagrams per second the demo client sends")
+	transfer := flag.Int64("transfer", 256<<20, "bytes the demo's TCP transfer moves through the gateway")
 	keep := flag.Bool("keep", false, "leave the demo lab up afterwards (remove it with tandem-lab down -prefix P)")
 	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	if !*demo {
-		fmt.Fprintln(os.Stderr, "tandemd: the gateway engine is not built yet; run tandemd -demo (make demo)")
+	switch {
+	case *checkPath != "":
+		m, err := config.HostMachine()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tandemd:", err)
+			os.Exit(2)
+		}
+		if err := config.Check(*checkPath, m, os.Stdout); err != nil {
+			os.Exit(1)
+		}
+	case *demo:
+		if err := runDemo(demoConfig{prefix: *prefix, transfer: *transfer, keep: *keep}); err != nil {
+			log.Error("demo failed", "err", err)
+			os.Exit(1)
+		}
+	case *configPath != "":
+		if err := runFromFile(*configPath, log); err != nil {
+			log.Error("tandemd", "err", err)
+			os.Exit(1)
+		}
+	default:
+		flag.Usage()
 		os.Exit(2)
 	}
-	if err := runDemo(demoConfig{prefix: *prefix, datagrams: *datagrams, rate: *rate, keep: *keep}); err != nil {
-		slog.Error("demo failed", "err", err)
-		os.Exit(1)
+}
+
+func runFromFile(path string, log *slog.Logger) error {
+	cfg, warnings, err := config.Load(path)
+	if err != nil {
+		return err
 	}
+	for _, w := range warnings {
+		log.Warn("config", "key", w.Key, "value", w.Value, "reason", w.Reason)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	g, err := startGateway(cfg, log)
+	if err != nil {
+		return err
+	}
+	sig := <-sigs
+	log.Info("stopping", "signal", sig.String())
+	if err := g.stop(); err != nil {
+		return err
+	}
+	log.Info("stopped cleanly")
+	return nil
 }
