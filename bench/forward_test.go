@@ -246,7 +246,7 @@ func (fs *forwardSetup) tandem(n int) (float64, uint64) {
 			SpinWhenIdle: true,
 			RingSize:     4096, FramesPerWorker: 16384,
 			Local:  []netip.Addr{lab.ChainGWInside, lab.ChainGWOutside},
-			Policy: dataplane.Policy{AllowFromInside: true, SNAT: 0, SNAT6: -1},
+			Policy: dataplane.Policy{AllowFromInside: true, AllowRelated: true, SNAT: 0, SNAT6: -1},
 			Table:  table,
 		})
 		return err

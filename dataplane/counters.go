@@ -24,6 +24,7 @@ const (
 	CountNATed
 	CountICMPSent // time exceeded sent back to a sender
 	CountToKernel // next hop unresolved: handed to the kernel, which resolves it and sends the packet
+	CountRelated  // ICMP errors about a tracked connection, forwarded (translated if it is)
 
 	CountDropNotIP         // a frame that is not IPv4 or IPv6 reached a socket
 	CountDropMulticast     // a multicast destination: the gateway does not route multicast
@@ -49,7 +50,7 @@ const (
 var counterNames = [countDecodeBase]string{
 	"rx_inside", "rx_outside", "rx_bytes_inside", "rx_bytes_outside",
 	"tx_inside", "tx_outside", "tx_bytes_inside", "tx_bytes_outside",
-	"forwarded", "new_connections", "nated", "icmp_sent", "to_kernel",
+	"forwarded", "new_connections", "nated", "icmp_sent", "to_kernel", "related",
 	"drop_not_ip", "drop_multicast", "drop_fragment", "drop_protocol", "drop_icmp_error", "drop_policy",
 	"drop_conn_full", "drop_conn_invalid", "drop_conn_no_pickup", "drop_nat",
 	"drop_ttl", "drop_no_route", "drop_no_neighbor", "drop_egress", "drop_tx_full",

@@ -106,7 +106,7 @@ func listenIn(t *testing.T, ns, network, addr string) net.Listener {
 }
 
 func TestGatewayForwardsWithSNAT(t *testing.T) {
-	g := newGateway(t, dataplane.Policy{AllowFromInside: true, SNAT: 0, SNAT6: -1})
+	g := newGateway(t, dataplane.Policy{AllowFromInside: true, AllowRelated: true, SNAT: 0, SNAT6: -1})
 
 	t.Run("http_over_tcp_sees_snat_address", func(t *testing.T) {
 		ln := listenIn(t, g.lab.Server, "tcp", net.JoinHostPort(lab.ServerAddr.String(), "8080"))
@@ -273,6 +273,45 @@ func TestGatewayForwardsWithSNAT(t *testing.T) {
 		t.Logf("iperf3 through the gateway (SNAT): %.0f Mbit/s received, %d retransmits",
 			res.End.SumReceived.BitsPerSecond/1e6, res.End.SumSent.Retransmits)
 	})
+
+	// The server's kernel answers UDP to a closed port with a port
+	// unreachable, sent to the SNAT address and quoting the translated
+	// packet. Only if the gateway finds the connection and translates the
+	// error back does the client's socket see "connection refused".
+	for _, c := range []struct {
+		name string
+		dst  netip.Addr
+	}{{"icmp_error_finds_its_connection", lab.ServerAddr}, {"icmpv6_error_finds_its_connection", lab.ServerAddr6}} {
+		t.Run(c.name, func(t *testing.T) {
+			before := g.engine.Counters()[dataplane.CountRelated]
+			conn, err := dialIn(g.lab.Client, "udp", net.JoinHostPort(c.dst.String(), "9"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var readErr error
+			for try := 0; try < 5; try++ {
+				conn.Write([]byte("anyone?"))
+				conn.SetReadDeadline(time.Now().Add(time.Second))
+				_, readErr = conn.Read(make([]byte, 64))
+				if readErr != nil && strings.Contains(readErr.Error(), "refused") {
+					break
+				}
+			}
+			if readErr == nil || !strings.Contains(readErr.Error(), "refused") {
+				t.Fatalf("client read %v, want connection refused from the ICMP error (counters %v)", readErr, g.counters(t))
+			}
+			// Counters are published after the batch's transmit, which may
+			// deliver the error first.
+			deadline := time.Now().Add(time.Second)
+			for g.engine.Counters()[dataplane.CountRelated] == before && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if g.engine.Counters()[dataplane.CountRelated] == before {
+				t.Error("the error was not counted as related")
+			}
+		})
+	}
 
 	t.Run("table_holds_the_flows", func(t *testing.T) {
 		// One entry per flow the subtests made: HTTP's TCP, UDP, ICMP

@@ -65,6 +65,9 @@ func anyContains(ps []netip.Prefix, a netip.Addr) bool {
 // and counted (drop_policy).
 type Policy struct {
 	AllowFromInside bool
+	// AllowRelated lets ICMP errors about a tracked connection through,
+	// both ways, translated as the connection is.
+	AllowRelated bool
 	// SNAT and SNAT6 are the conntrack SNAT pool indexes for IPv4 and IPv6
 	// connections from the inside; negative: no source NAT.
 	SNAT, SNAT6 int

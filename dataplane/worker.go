@@ -213,10 +213,7 @@ func (w *worker) forward(in int, buf []byte, n int) (int, int) {
 		w.c[CountDropFragment]++
 		return -1, 0
 	}
-	if p.Flags&packet.FlagICMPError != 0 {
-		w.c[CountDropICMPError]++
-		return -1, 0
-	}
+	related := p.Flags&packet.FlagICMPError != 0
 	// A router checks the TTL before anything else, and quotes the packet
 	// as it arrived.
 	if p.TTL <= 1 {
@@ -225,6 +222,14 @@ func (w *worker) forward(in int, buf []byte, n int) (int, int) {
 			return in, l
 		}
 		return -1, 0
+	}
+	if related {
+		if !w.policy.AllowRelated || !w.relate(frame, p) {
+			w.c[CountDropICMPError]++
+			return -1, 0
+		}
+		w.c[CountRelated]++
+		return w.route(frame, p, n)
 	}
 	key, seg, ok := flowOf(p, frame)
 	if !ok {
@@ -263,6 +268,12 @@ func (w *worker) forward(in int, buf []byte, n int) (int, int) {
 		applyRewrite(frame, p, res.Rewrite)
 		w.c[CountNATed]++
 	}
+	return w.route(frame, p, n)
+}
+
+// route sends the translated packet on its way: TTL, next hop, MACs. It
+// returns the side to transmit on, or -1 with the drop counted.
+func (w *worker) route(frame []byte, p *packet.Parsed, n int) (int, int) {
 	packet.DecrementTTL(frame, p) // TTL > 1: cannot fail
 
 	hop, ok := w.mirror.Route(p.Dst)
@@ -296,6 +307,101 @@ func (w *worker) forward(in int, buf []byte, n int) (int, int) {
 	copy(frame[0:6], mac[:])
 	copy(frame[6:12], w.sides[out].mac[:])
 	return out, n
+}
+
+// relate finds the connection an ICMP error is about and translates the
+// error as the connection is translated: the error's outer header like a
+// packet of that connection in the error's direction, the quoted packet
+// back to how it left the gateway. It reports whether the connection is
+// known. As netfilter does, it looks up the quoted tuple reversed: that is
+// the tuple of a packet travelling the way the error travels.
+func (w *worker) relate(frame []byte, p *packet.Parsed) bool {
+	in := &p.Inner
+	var src, dst [16]byte
+	family := uint8(conntrack.FamilyIPv6)
+	if in.Family == 4 {
+		family = conntrack.FamilyIPv4
+		copy(src[:4], in.Dst[12:]) // reversed
+		copy(dst[:4], in.Src[12:])
+	} else {
+		src, dst = in.Dst, in.Src
+	}
+	var key conntrack.Key
+	switch in.Proto {
+	case packet.ProtoTCP, packet.ProtoUDP:
+		key = conntrack.MakeKey(family, in.Proto, src, dst, in.DstPort, in.SrcPort)
+	case packet.ProtoICMP, packet.ProtoICMPv6:
+		// The quote is an echo request (or reply); reversed, it is the other.
+		reply := in.ICMPType == packet.ICMPEchoRequest || in.ICMPType == packet.ICMPv6EchoRequest
+		key = conntrack.MakeICMPKey(family, in.Proto, src, dst, in.ICMPID, reply)
+	default:
+		return false
+	}
+	_, dir, ok := w.table.Lookup(key)
+	if !ok {
+		return false
+	}
+	rec, ok := w.table.Get(key)
+	if !ok {
+		return false
+	}
+	icmpInner := in.Proto == packet.ProtoICMP || in.Proto == packet.ProtoICMPv6
+	origSrc, origDst := rec.Key.Src, rec.Key.Dst
+	switch {
+	case rec.NAT == conntrack.NATSource && dir == conntrack.DirReply:
+		// Towards the translated source: restore the original.
+		setOuter(frame, p, false, origSrc)
+		setInner(frame, p, true, origSrc, rec.Key.SrcPort, icmpInner)
+	case rec.NAT == conntrack.NATSource:
+		// From the inside: hide the inside source as the SNAT address.
+		setOuter(frame, p, true, rec.NATAddr)
+		setInner(frame, p, false, rec.NATAddr, rec.NATPort, icmpInner)
+	case rec.NAT == conntrack.NATDestination && dir == conntrack.DirOriginal:
+		setOuter(frame, p, false, rec.NATAddr)
+		setInner(frame, p, true, rec.NATAddr, rec.NATPort, icmpInner)
+	case rec.NAT == conntrack.NATDestination:
+		setOuter(frame, p, true, origDst)
+		setInner(frame, p, false, origDst, rec.Key.DstPort, icmpInner)
+	}
+	return true
+}
+
+// setOuter sets the error's own source (src true) or destination to a, an
+// address as conntrack holds it (IPv4 in the first 4 bytes).
+func setOuter(frame []byte, p *packet.Parsed, src bool, a [16]byte) {
+	switch {
+	case p.Family == 4 && src:
+		packet.SetIPv4Src(frame, p, [4]byte(a[:4]))
+	case p.Family == 4:
+		packet.SetIPv4Dst(frame, p, [4]byte(a[:4]))
+	case src:
+		packet.SetSrcAddr(frame, p, a)
+	default:
+		packet.SetDstAddr(frame, p, a)
+	}
+}
+
+// setInner sets the quoted packet's source (src true) or destination
+// address and port (or ICMP identifier).
+func setInner(frame []byte, p *packet.Parsed, src bool, a [16]byte, port uint16, icmp bool) {
+	if p.Inner.Family == 4 {
+		a = packet.Addr4([4]byte(a[:4]))
+	}
+	if src {
+		packet.SetInnerSrcAddr(frame, p, a)
+		if icmp {
+			packet.SetInnerICMPID(frame, p, port)
+		} else {
+			packet.SetInnerSrcPort(frame, p, port)
+		}
+		return
+	}
+	packet.SetInnerDstAddr(frame, p, a)
+	if icmp {
+		packet.SetInnerICMPID(frame, p, port)
+	} else {
+		packet.SetInnerDstPort(frame, p, port)
+	}
 }
 
 // timeExceeded turns the frame in buf into an ICMP time exceeded for its

@@ -137,7 +137,7 @@ func planFrom(c *config.Config) (*plan, error) {
 	t.Timeouts = to
 
 	// NAT: one SNAT pool per family, on the outside interface.
-	e.Policy = dataplane.Policy{AllowFromInside: c.Policy.AllowFromInside, SNAT: -1, SNAT6: -1}
+	e.Policy = dataplane.Policy{AllowFromInside: c.Policy.AllowFromInside, AllowRelated: c.Policy.AllowRelated, SNAT: -1, SNAT6: -1}
 	if c.NAT.Enabled {
 		var v4, v6 []netip.Addr
 		for _, r := range c.NAT.SNAT {

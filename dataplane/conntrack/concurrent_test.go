@@ -46,6 +46,17 @@ func TestConcurrentReadersWriters(t *testing.T) {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var hits [fixed]Hit
+		for !stop.Load() {
+			tb.Prefetch(keys)
+			if n := tb.LookupBatch(keys, hits[:]); n != fixed {
+				bad.Add(1)
+			}
+		}
+	}()
 	var writers sync.WaitGroup
 	for g := 0; g < 2; g++ {
 		writers.Add(1)
@@ -103,12 +114,18 @@ func TestAllocsPerRun(t *testing.T) {
 	c.rev = c.fwd.Reverse()
 	c.handshake()
 	var sink Record
+	batch := [3]Key{hit, miss, c.rev}
+	var hits [3]Hit
 	for _, tc := range []struct {
 		name string
 		f    func()
 	}{
 		{"Lookup/hit", func() { tb.Lookup(hit) }},
 		{"Lookup/miss", func() { tb.Lookup(miss) }},
+		{"LookupBatch+Prefetch", func() {
+			tb.Prefetch(batch[:])
+			tb.LookupBatch(batch[:], hits[:])
+		}},
 		{"Insert+Delete", func() {
 			tb.Insert(churn, StateUDPUnreplied)
 			tb.Delete(churn)

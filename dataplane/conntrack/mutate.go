@@ -99,11 +99,14 @@ func (t *Table) insert(kw *kwords, h uint64, nc *newConn) (Ref, outcome) {
 	return Ref{}, outNAT
 }
 
-// initEntry writes a free entry, publishes it and links its nodes.
-// Precondition: the shard mutexes of buckets b and rb held.
+// initEntry writes a free entry, emits its New record, publishes it and
+// links its nodes. The entry lock is not taken: until gen turns odd no
+// lookup can return the entry, and updaters that reach it through a stale
+// Ref only lock it, see the gen they hold is gone, and let go; the record
+// is emitted before publication, so it precedes every Update of the
+// entry. Precondition: the shard mutexes of buckets b and rb held.
 func (t *Table) initEntry(idx uint32, kw *kwords, b, rb uint32, reply bool, nc *newConn) Ref {
 	e := &t.entries[idx]
-	e.lock()
 	// Atomic stores are full barriers on amd64 (XCHG): skip those that
 	// would not change the word. Loads are plain moves.
 	for i := range kw {
@@ -130,15 +133,14 @@ func (t *Table) initEntry(idx uint32, kw *kwords, b, rb uint32, reply bool, nc *
 	if nc.seg != nil {
 		t.tcpInWindow(e, nc.dir, nc.seg)
 	}
+	if nc.emit {
+		t.emit(e, OpNew, nc.now)
+	}
 	gen := e.gen.Add(1) // odd: live. Publishes every store above.
 	t.link(b, idx, DirOriginal)
 	if reply {
 		t.link(rb, idx, DirReply)
 	}
-	if nc.emit {
-		t.emit(e, OpNew, nc.now)
-	}
-	e.unlock()
 	return Ref{idx, gen}
 }
 

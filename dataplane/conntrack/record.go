@@ -70,8 +70,9 @@ type Record struct {
 // the loss and marks the entry dirty: Sweep re-emits dirty entries as
 // updates, so the backup converges once the ring drains (a lost delete
 // cannot be retried: the backup's copy ages out on its own timeout, or the
-// next full sync drops it). Precondition: e's lock held (records of one
-// entry reach the ring in version order).
+// next full sync drops it). Precondition: e's lock held, or e not yet
+// published (initEntry), so records of one entry reach the ring in version
+// order.
 func (t *Table) emit(e *entry, op Op, now int64) {
 	if t.sink == nil {
 		return

@@ -12,7 +12,7 @@ import (
 )
 
 const (
-	maxEntries = 1<<30 - 1
+	maxEntries = 1 << 29 // 2^30 buckets at most: nullsBit|bucket never equals freeEnd
 	// nullsBit marks the end of a chain. The end of bucket b's chain holds
 	// nullsBit|b (hlist_nulls): a lock-free reader whose walk was diverted
 	// into another chain, because the entry it stood on was removed and

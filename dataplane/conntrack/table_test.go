@@ -2,6 +2,7 @@ package conntrack
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 	"unsafe"
@@ -53,6 +54,44 @@ func TestLookupBothDirections(t *testing.T) {
 	}
 	if _, _, ok := tb.Lookup(k); ok || tb.Len() != 0 {
 		t.Fatalf("entry survived delete; len %d", tb.Len())
+	}
+}
+
+func TestLookupBatchMatchesLookup(t *testing.T) {
+	tb, _, _ := testTable(t, Config{
+		SNAT: []SNATPool{{Addrs: []netip.Addr{addr("203.0.113.7")}, PortMin: 1024, PortMax: 65535}},
+	})
+	var keys []Key
+	for i := 0; i < 100; i++ {
+		k := udpKey(ip4(10, 0, 0, byte(i)), 1000, ip4(10, 9, 9, 9), 53)
+		nat := NATRequest{}
+		if i%2 == 0 {
+			nat = snat0
+		}
+		r := tb.Track(k, Segment{}, nat)
+		keys = append(keys, k, k.Reverse())
+		if r.Rewrite.Op == RewriteSrc {
+			keys = append(keys, udpKey(ip4(10, 9, 9, 9), 53, r.Rewrite.Addr, r.Rewrite.Port))
+		}
+		if i%10 == 0 {
+			keys = append(keys, udpKey(ip4(10, 1, 0, byte(i)), 1, ip4(10, 9, 9, 9), 53)) // absent
+		}
+	}
+	hits := make([]Hit, len(keys))
+	tb.Prefetch(keys)
+	n := tb.LookupBatch(keys, hits)
+	want := 0
+	for i, k := range keys {
+		ref, d, ok := tb.Lookup(k)
+		if ok {
+			want++
+		}
+		if hits[i] != (Hit{ref, d, ok}) {
+			t.Fatalf("key %d: batch %+v, single %v %v %v", i, hits[i], ref, d, ok)
+		}
+	}
+	if n != want {
+		t.Fatalf("LookupBatch counted %d hits, want %d", n, want)
 	}
 }
 

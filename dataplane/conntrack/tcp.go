@@ -133,7 +133,7 @@ const maxAckWindow = 66000
 // yet (new connection, pickup, or an entry replicated from a peer, whose
 // sequence numbers moved on since it was last synced): its first segment
 // initialises it, and ACK checks against it are skipped until then.
-// Precondition: e's lock held.
+// Precondition: e's lock held, or e not yet published (initEntry).
 func (t *Table) tcpInWindow(e *entry, d Dir, seg *Segment) bool {
 	snd, rcv := &e.tcp[d], &e.tcp[d^1]
 	m := e.meta.Load()
