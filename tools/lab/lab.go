@@ -79,7 +79,7 @@ type Lab struct {
 // Namespaces lists every namespace of the lab.
 func (l *Lab) Namespaces() []string {
 	var out []string
-	for _, n := range []string{l.Client, l.LAN, l.GW1, l.GW2, l.WAN, l.Server, l.A, l.B} {
+	for _, n := range []string{l.Client, l.LAN, l.GW1, l.GW2, l.WAN, l.Server, l.A, l.B} { // a chain lab: A, GW1, B
 		if n != "" {
 			out = append(out, n)
 		}

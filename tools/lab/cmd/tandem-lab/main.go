@@ -2,6 +2,7 @@
 //
 //	tandem-lab up [-prefix tdm] [-queues 2] [-sync-mtu 1500]
 //	tandem-lab pair [-prefix tdm] [-queues 1]
+//	tandem-lab chain [-prefix tdm] [-queues 1]
 //	tandem-lab down [-prefix tdm]
 //	tandem-lab status [-prefix tdm]
 package main
@@ -39,12 +40,17 @@ func main() {
 		if l, err = lab.UpPair(cfg); err == nil {
 			fmt.Printf("pair lab %s up: %s\n", l.Prefix, strings.Join(l.Namespaces(), " "))
 		}
+	case "chain":
+		var l *lab.Lab
+		if l, err = lab.UpChain(cfg); err == nil {
+			fmt.Printf("chain lab %s up: %s\n", l.Prefix, strings.Join(l.Namespaces(), " "))
+		}
 	case "down":
 		if err = lab.Down(*prefix); err == nil {
 			fmt.Printf("lab %s down\n", *prefix)
 		}
 	case "status":
-		for _, host := range []string{"client", "lan", "gw1", "gw2", "wan", "server", "a", "b"} {
+		for _, host := range []string{"client", "lan", "gw1", "gw2", "wan", "server", "a", "b", "src", "gw", "dst"} {
 			ns := *prefix + "-" + host
 			if lab.Exists(ns) {
 				fmt.Println(ns)
@@ -60,6 +66,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: tandem-lab up|pair|down|status [-prefix P] [-queues N] [-sync-queues N] [-sync-mtu M]")
+	fmt.Fprintln(os.Stderr, "usage: tandem-lab up|pair|chain|down|status [-prefix P] [-queues N] [-sync-queues N] [-sync-mtu M]")
 	os.Exit(2)
 }
