@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/tandem-gw/tandem/dataplane/xdp"
 	"github.com/tandem-gw/tandem/dataplane/xsk"
 	"github.com/tandem-gw/tandem/tools/lab"
-	"github.com/tandem-gw/tandem/tools/lab/labtest"
 	"github.com/tandem-gw/tandem/tools/xdpgen"
 )
 
@@ -22,26 +20,11 @@ const (
 	benchFlows  = 1024
 )
 
-var (
-	pairOnce sync.Once
-	pairLab  *lab.Lab
-	pairErr  error
-)
+var pairLab sharedLab
 
 // benchPair returns the pair lab shared by the AF_XDP benchmarks: one queue,
 // sender in namespace A, receiver in B.
-func benchPair(b *testing.B) *lab.Lab {
-	labtest.Require(b)
-	pairOnce.Do(func() {
-		p := labtest.Prefix()
-		built = append(built, p)
-		pairLab, pairErr = lab.UpPair(lab.Config{Prefix: p, Queues: 1})
-	})
-	if pairErr != nil {
-		b.Fatalf("building pair lab: %v", pairErr)
-	}
-	return pairLab
-}
+func benchPair(b *testing.B) *lab.Lab { return pairLab.get(b, lab.UpPair) }
 
 // template builds the 64-byte frame from A to B.
 func template(b *testing.B, l *lab.Lab) []byte {
@@ -88,17 +71,7 @@ func send(b *testing.B, l *lab.Lab, frame []byte, n, flows int) (time.Time, time
 
 // ceilingPPS measures XDP_DROP on B's veth with the same sender.
 func ceilingPPS(b *testing.B, l *lab.Lab, frame []byte, n int) float64 {
-	var c *xdp.Ceiling
-	err := lab.Do(l.B, func() (err error) {
-		if c, err = xdp.NewCeiling(); err != nil {
-			return err
-		}
-		_, err = c.Attach(lab.IfPair, xdp.AttachNative)
-		return err
-	})
-	if err != nil {
-		b.Fatalf("ceiling: %v", err)
-	}
+	c := attachCeiling(b, l.B, lab.IfPair)
 	defer c.Close()
 	_, d := send(b, l, frame, n, benchFlows)
 	pkts, _, err := c.Read()
@@ -279,17 +252,7 @@ func benchTxOnly(b *testing.B, budget int) {
 	frame := template(b, l)
 	n := max(b.N, 1000)
 
-	var c *xdp.Ceiling
-	err := lab.Do(l.B, func() (err error) {
-		if c, err = xdp.NewCeiling(); err != nil {
-			return err
-		}
-		_, err = c.Attach(lab.IfPair, xdp.AttachNative)
-		return err
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := attachCeiling(b, l.B, lab.IfPair)
 	defer c.Close()
 
 	var (
@@ -297,7 +260,7 @@ func benchTxOnly(b *testing.B, budget int) {
 		sock *xsk.Socket
 	)
 	const ring = 2048
-	err = lab.Do(l.A, func() (err error) {
+	err := lab.Do(l.A, func() (err error) {
 		if umem, err = xsk.NewUMEM(xsk.UMEMConfig{FrameCount: 2 * ring}); err != nil {
 			return err
 		}

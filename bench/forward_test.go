@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,30 +18,14 @@ import (
 	"github.com/tandem-gw/tandem/dataplane/conntrack"
 	"github.com/tandem-gw/tandem/dataplane/xdp"
 	"github.com/tandem-gw/tandem/tools/lab"
-	"github.com/tandem-gw/tandem/tools/lab/labtest"
 	"github.com/tandem-gw/tandem/tools/xdpgen"
 )
 
 const gwCPU = 1 // the kernel's forwarding (through RPS) and tandem's worker
 
-var (
-	chainOnce sync.Once
-	chainLab  *lab.Lab
-	chainErr  error
-)
+var chainLab sharedLab
 
-func benchChain(b *testing.B) *lab.Lab {
-	labtest.Require(b)
-	chainOnce.Do(func() {
-		p := labtest.Prefix()
-		built = append(built, p)
-		chainLab, chainErr = lab.UpChain(lab.Config{Prefix: p, Queues: 1})
-	})
-	if chainErr != nil {
-		b.Fatalf("building chain lab: %v", chainErr)
-	}
-	return chainLab
-}
+func benchChain(b *testing.B) *lab.Lab { return chainLab.get(b, lab.UpChain) }
 
 // BenchmarkForward forwards 64-byte UDP frames src → gw → dst with
 // connection tracking and source NAT, by tandem's engine and, in the same
@@ -104,18 +87,7 @@ type forwardSetup struct {
 	dst   *xdp.Ceiling // counts what reaches dst
 }
 
-func (fs *forwardSetup) countAtDst() {
-	err := lab.Do(fs.l.B, func() (err error) {
-		if fs.dst, err = xdp.NewCeiling(); err != nil {
-			return err
-		}
-		_, err = fs.dst.Attach(lab.IfPair, xdp.AttachNative)
-		return err
-	})
-	if err != nil {
-		fs.b.Fatalf("counter at dst: %v", err)
-	}
-}
+func (fs *forwardSetup) countAtDst() { fs.dst = attachCeiling(fs.b, fs.l.B, lab.IfPair) }
 
 func (fs *forwardSetup) delivered() uint64 {
 	p, _, err := fs.dst.Read()
@@ -148,17 +120,7 @@ func (fs *forwardSetup) send(n int) float64 {
 }
 
 func (fs *forwardSetup) ceiling(n int) float64 {
-	var c *xdp.Ceiling
-	err := lab.Do(fs.l.GW1, func() (err error) {
-		if c, err = xdp.NewCeiling(); err != nil {
-			return err
-		}
-		_, err = c.Attach(lab.IfInside, xdp.AttachNative)
-		return err
-	})
-	if err != nil {
-		fs.b.Fatal(err)
-	}
+	c := attachCeiling(fs.b, fs.l.GW1, lab.IfInside)
 	defer c.Close()
 	_, d := send(fs.b, fs.l, fs.frame, n, fs.flows)
 	p, _, _ := c.Read()

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tandem-gw/tandem/dataplane/xdp"
 	"github.com/tandem-gw/tandem/tools/lab"
+	"github.com/tandem-gw/tandem/tools/lab/labtest"
 )
 
 // labs built by benchmarks, removed when the run ends.
@@ -35,4 +38,41 @@ func pin(cpu int) error {
 		return fmt.Errorf("pinning to cpu %d: %w", cpu, err)
 	}
 	return nil
+}
+
+// sharedLab is a lab built once per benchmark process, on first use, and
+// removed by TestMain.
+type sharedLab struct {
+	once sync.Once
+	lab  *lab.Lab
+	err  error
+}
+
+func (s *sharedLab) get(b *testing.B, up func(lab.Config) (*lab.Lab, error)) *lab.Lab {
+	labtest.Require(b)
+	s.once.Do(func() {
+		p := labtest.Prefix()
+		built = append(built, p)
+		s.lab, s.err = up(lab.Config{Prefix: p, Queues: 1})
+	})
+	if s.err != nil {
+		b.Fatalf("building lab: %v", s.err)
+	}
+	return s.lab
+}
+
+// attachCeiling attaches the XDP_DROP counter to ifname in namespace ns.
+func attachCeiling(b *testing.B, ns, ifname string) *xdp.Ceiling {
+	var c *xdp.Ceiling
+	err := lab.Do(ns, func() (err error) {
+		if c, err = xdp.NewCeiling(); err != nil {
+			return err
+		}
+		_, err = c.Attach(ifname, xdp.AttachNative)
+		return err
+	})
+	if err != nil {
+		b.Fatalf("XDP_DROP counter on %s in %s: %v", ifname, ns, err)
+	}
+	return c
 }

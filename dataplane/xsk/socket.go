@@ -381,21 +381,16 @@ func (s *Socket) UMEM() *UMEM { return s.umem }
 // Kick asks the kernel to transmit what is on the tx ring. In copy mode the
 // kernel sends at most the tx budget per call; EAGAIN, EBUSY and ENOBUFS mean
 // "not now, call again" and are not errors. It does not allocate.
-func (s *Socket) Kick() error {
-	switch e := kickTx(s.fd); e {
-	case 0, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS:
-		return nil
-	case unix.ENETDOWN:
-		return ErrInterfaceDown
-	default:
-		return e
-	}
-}
+func (s *Socket) Kick() error { return kickResult(kickTx(s.fd)) }
 
 // WakeRx asks the kernel to go on filling the rx ring; needed only when the
 // fill ring's NeedWakeup says so. It does not allocate.
-func (s *Socket) WakeRx() error {
-	switch e := kickRx(s.fd); e {
+func (s *Socket) WakeRx() error { return kickResult(kickRx(s.fd)) }
+
+// kickResult maps a kick's errno: EAGAIN, EBUSY and ENOBUFS mean "not now,
+// call again", which is not an error.
+func kickResult(e unix.Errno) error {
+	switch e {
 	case 0, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS:
 		return nil
 	case unix.ENETDOWN:

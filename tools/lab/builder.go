@@ -121,14 +121,23 @@ func (b *builder) bridge(ns, name string, ports []string) error {
 	return nil
 }
 
-func (b *builder) addr(ns, ifname string, a netip.Addr, bits int) error {
+// link returns ns's netlink handle and its link ifname.
+func (b *builder) link(ns, ifname string) (*netlink.Handle, netlink.Link, error) {
 	h, err := b.handle(ns)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	l, err := h.LinkByName(ifname)
 	if err != nil {
-		return fmt.Errorf("finding %s in %s: %w", ifname, ns, err)
+		return nil, nil, fmt.Errorf("finding %s in %s: %w", ifname, ns, err)
+	}
+	return h, l, nil
+}
+
+func (b *builder) addr(ns, ifname string, a netip.Addr, bits int) error {
+	h, l, err := b.link(ns, ifname)
+	if err != nil {
+		return err
 	}
 	ipn := &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, a.BitLen())}
 	// No duplicate address detection: the lab is ours, and DAD would hold
@@ -145,9 +154,9 @@ func (b *builder) up(ns string, ifnames ...string) error {
 		return err
 	}
 	for _, n := range ifnames {
-		l, err := h.LinkByName(n)
+		_, l, err := b.link(ns, n)
 		if err != nil {
-			return fmt.Errorf("finding %s in %s: %w", n, ns, err)
+			return err
 		}
 		if err := h.LinkSetUp(l); err != nil {
 			return fmt.Errorf("bringing %s up in %s: %w", n, ns, err)
@@ -157,13 +166,9 @@ func (b *builder) up(ns string, ifnames ...string) error {
 }
 
 func (b *builder) defaultRoute(ns, ifname string, via netip.Addr) error {
-	h, err := b.handle(ns)
+	h, l, err := b.link(ns, ifname)
 	if err != nil {
 		return err
-	}
-	l, err := h.LinkByName(ifname)
-	if err != nil {
-		return fmt.Errorf("finding %s in %s: %w", ifname, ns, err)
 	}
 	r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: via.AsSlice()}
 	if via.Is4() {

@@ -108,22 +108,22 @@ func randHex(n int) string {
 // New builds the full lab for tb and removes it when tb ends.
 func New(tb testing.TB, cfg lab.Config) *lab.Lab {
 	tb.Helper()
-	Require(tb)
-	cfg.Prefix = Prefix()
-	tb.Cleanup(func() {
-		if err := lab.Down(cfg.Prefix); err != nil {
-			tb.Errorf("removing lab: %v", err)
-		}
-	})
-	l, err := lab.Up(cfg)
-	if err != nil {
-		tb.Fatalf("building lab: %v", err)
-	}
-	return l
+	return build(tb, cfg, lab.Up)
 }
 
 // NewPair builds a pair lab for tb and removes it when tb ends.
 func NewPair(tb testing.TB, cfg lab.Config) *lab.Lab {
+	tb.Helper()
+	return build(tb, cfg, lab.UpPair)
+}
+
+// NewChain builds a chain lab for tb and removes it when tb ends.
+func NewChain(tb testing.TB, cfg lab.Config) *lab.Lab {
+	tb.Helper()
+	return build(tb, cfg, lab.UpChain)
+}
+
+func build(tb testing.TB, cfg lab.Config, up func(lab.Config) (*lab.Lab, error)) *lab.Lab {
 	tb.Helper()
 	Require(tb)
 	cfg.Prefix = Prefix()
@@ -132,9 +132,9 @@ func NewPair(tb testing.TB, cfg lab.Config) *lab.Lab {
 			tb.Errorf("removing lab: %v", err)
 		}
 	})
-	l, err := lab.UpPair(cfg)
+	l, err := up(cfg)
 	if err != nil {
-		tb.Fatalf("building pair lab: %v", err)
+		tb.Fatalf("building lab: %v", err)
 	}
 	return l
 }
