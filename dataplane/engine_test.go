@@ -313,6 +313,44 @@ func TestGatewayForwardsWithSNAT(t *testing.T) {
 		})
 	}
 
+	// With its neighbour entries flushed, the gateway cannot address the
+	// server; one datagram, sent once, must still arrive: the engine hands
+	// it to the kernel, which resolves the server and sends it.
+	t.Run("unresolved_next_hop_goes_through_the_kernel", func(t *testing.T) {
+		var pc net.PacketConn
+		labtest.Do(t, g.lab.Server, func() (err error) {
+			pc, err = net.ListenPacket("udp", net.JoinHostPort(lab.ServerAddr.String(), "7777"))
+			return err
+		})
+		defer pc.Close()
+		if out, err := lab.Command(g.lab.GW1, "ip", "neigh", "flush", "dev", lab.IfOutside).CombinedOutput(); err != nil {
+			t.Fatalf("flushing neighbours: %v\n%s", err, out)
+		}
+		time.Sleep(50 * time.Millisecond) // let the mirror see the flush
+		before := g.engine.Counters()[dataplane.CountToKernel]
+		c, err := dialIn(g.lab.Client, "udp", net.JoinHostPort(lab.ServerAddr.String(), "7777"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("first and only")); err != nil {
+			t.Fatal(err)
+		}
+		pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+		buf := make([]byte, 64)
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil || string(buf[:n]) != "first and only" {
+			t.Fatalf("the server got %q, %v: the datagram was lost (counters %v)", buf[:n], err, g.counters(t))
+		}
+		deadline := time.Now().Add(time.Second)
+		for g.engine.Counters()[dataplane.CountToKernel] == before && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if g.engine.Counters()[dataplane.CountToKernel] == before {
+			t.Error("to_kernel did not count the hand-off")
+		}
+	})
+
 	t.Run("table_holds_the_flows", func(t *testing.T) {
 		// One entry per flow the subtests made: HTTP's TCP, UDP, ICMP
 		// echo, TCP over IPv6, and none for the refused connection.
