@@ -6,6 +6,8 @@
 // clock: values from two clocks, or from two processes, cannot be compared,
 // which is why anything that crosses the wire carries relative durations.
 //
-// Real wraps the runtime's monotonic clock; Manual only moves when Advance or
-// Set is called. The package owns nothing else: no timers, no tickers.
+// Real wraps the runtime's monotonic clock; Coarse hands out a reading taken
+// once per resolution by a ticker goroutine of its own, for the packet path;
+// Manual only moves when Advance or Set is called. The package owns nothing
+// else.
 package clock
