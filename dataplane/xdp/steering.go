@@ -1,6 +1,7 @@
 package xdp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -41,8 +42,13 @@ func CounterName(i int) string {
 	return counterNames[i]
 }
 
+// MaxIfindex bounds the interface indexes the steering program can be
+// configured on: its interface map is an array indexed by ifindex, which the
+// verifier turns into a plain memory access.
+const MaxIfindex = 16384
+
 // InterfaceConfig tells the steering program what to do on one interface.
-// It is the value of the program's interface map, keyed by ifindex.
+// It is the value of the program's interface map, indexed by ifindex.
 type InterfaceConfig struct {
 	DataBase uint32 // XSKMAP slot of queue 0's data socket; queue q uses DataBase+q
 	CCPBase  uint32 // XSKMAP slot of queue 0's CCP socket; queue q uses CCPBase+q
@@ -56,21 +62,40 @@ const (
 	SteerCCP  uint32 = 1 << 1 // UDP to the CCP port goes to the CCP socket of its queue
 )
 
+// configured marks an interface map slot in use (the others are zero).
+const configured uint32 = 1 << 31
+
 // wireValue is InterfaceConfig as the program reads it: the port as a packet
-// load yields it.
+// load yields it, and the local-address filter.
 type wireValue struct {
 	DataBase, CCPBase, Flags, Port uint32
+	// LocalBloom has bit localBit(a) set for every local address a: a packet
+	// whose bit is clear is not for the gateway, and skips the hash lookup.
+	LocalBloom uint64
+}
+
+// localBit is the bit of an address in LocalBloom: its last four bytes
+// (the IPv4 address, for a v4-mapped one) as a 32-bit load from the packet
+// yields them, folded to 6 bits. The program computes the same.
+func localBit(a netip.Addr) uint {
+	b := a.As16()
+	v := binary.NativeEndian.Uint32(b[12:16])
+	v ^= v >> 16
+	v ^= v >> 8
+	return uint(v & 63)
 }
 
 // Steering is the loaded steering program with its maps.
 type Steering struct {
 	Program  *ebpf.Program
 	XSKs     *ebpf.Map // XSKMAP: slot → AF_XDP socket
-	Ifaces   *ebpf.Map // HASH: ifindex → InterfaceConfig
+	Ifaces   *ebpf.Map // ARRAY: ifindex → InterfaceConfig (with the local-address filter)
 	Counters *ebpf.Map // PERCPU_ARRAY: verdict counters
 	Local    *ebpf.Map // HASH: 16-byte address (IPv4 v4-mapped) → 1: the gateway's own addresses
 
 	attachments
+	ifcs  map[int]wireValue    // configured interfaces, to rewrite the filter
+	local map[netip.Addr]bool // AddLocal's addresses
 }
 
 // NewSteering loads the steering program with an XSKMAP of slots entries.
@@ -78,13 +103,13 @@ func NewSteering(slots int) (*Steering, error) {
 	if slots <= 0 || slots > 1<<16 {
 		return nil, fmt.Errorf("loading steering program: %d xsk slots: want 1..65536", slots)
 	}
-	s := &Steering{}
+	s := &Steering{ifcs: map[int]wireValue{}, local: map[netip.Addr]bool{}}
 	var err error
 	s.XSKs, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tandem_xsks", Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: uint32(slots)})
 	if err != nil {
 		return nil, fmt.Errorf("creating xsk map: %w", err)
 	}
-	s.Ifaces, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tandem_ifaces", Type: ebpf.Hash, KeySize: 4, ValueSize: 16, MaxEntries: 64})
+	s.Ifaces, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tandem_ifaces", Type: ebpf.Array, KeySize: 4, ValueSize: 24, MaxEntries: MaxIfindex})
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("creating interface map: %w", err)
@@ -124,9 +149,34 @@ func (s *Steering) SetInterface(ifindex int, c InterfaceConfig) error {
 	if port > 0xffff {
 		return fmt.Errorf("configuring steering on ifindex %d: ccp port %d out of range", ifindex, port)
 	}
-	v := wireValue{DataBase: c.DataBase, CCPBase: c.CCPBase, Flags: c.Flags, Port: uint32(uint16(wire16(uint16(port))))}
+	if ifindex <= 0 || ifindex >= MaxIfindex {
+		return fmt.Errorf("configuring steering on ifindex %d: beyond the program's %d interface slots", ifindex, MaxIfindex)
+	}
+	v := wireValue{DataBase: c.DataBase, CCPBase: c.CCPBase, Flags: c.Flags | configured, Port: uint32(uint16(wire16(uint16(port)))), LocalBloom: s.bloom()}
 	if err := s.Ifaces.Put(uint32(ifindex), v); err != nil {
 		return fmt.Errorf("configuring steering on ifindex %d: %w", ifindex, err)
+	}
+	s.ifcs[ifindex] = v
+	return nil
+}
+
+func (s *Steering) bloom() uint64 {
+	var b uint64
+	for a := range s.local {
+		b |= 1 << localBit(a)
+	}
+	return b
+}
+
+// refilter rewrites every configured interface's local-address filter.
+func (s *Steering) refilter() error {
+	b := s.bloom()
+	for ifindex, v := range s.ifcs {
+		v.LocalBloom = b
+		if err := s.Ifaces.Put(uint32(ifindex), v); err != nil {
+			return fmt.Errorf("updating the local-address filter on ifindex %d: %w", ifindex, err)
+		}
+		s.ifcs[ifindex] = v
 	}
 	return nil
 }
@@ -155,7 +205,8 @@ func (s *Steering) AddLocal(addr netip.Addr) error {
 	if err := s.Local.Put(addr.As16(), uint32(1)); err != nil {
 		return fmt.Errorf("adding local address %s: %w", addr, err)
 	}
-	return nil
+	s.local[addr] = true
+	return s.refilter()
 }
 
 // RemoveLocal undoes AddLocal.
@@ -163,7 +214,8 @@ func (s *Steering) RemoveLocal(addr netip.Addr) error {
 	if err := s.Local.Delete(addr.As16()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("removing local address %s: %w", addr, err)
 	}
-	return nil
+	delete(s.local, addr)
+	return s.refilter()
 }
 
 // ReadCounters returns the verdict counters summed over CPUs.
@@ -221,8 +273,11 @@ func steeringInstructions(xsks, ifaces, counters, local int) asm.Instructions {
 		asm.LoadMapPtr(asm.R1, ifaces),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
+		asm.FnMapLookupElem.Call(), // an array: inlined by the verifier
 		asm.JEq.Imm(asm.R0, 0, "no_iface"),
+		asm.LoadMem(asm.R1, asm.R0, 8, asm.Word),
+		asm.RSh.Imm(asm.R1, 31), // the configured bit
+		asm.JEq.Imm(asm.R1, 0, "no_iface"),
 		asm.Mov.Reg(asm.R9, asm.R0),
 		asm.LoadMem(asm.R7, asm.R6, mdData, asm.Word),
 		asm.LoadMem(asm.R8, asm.R6, mdDataEnd, asm.Word),
@@ -305,9 +360,26 @@ func steeringInstructions(xsks, ifaces, counters, local int) asm.Instructions {
 		asm.Return(),
 
 		// Data: first, packets to the gateway's own addresses go to its
-		// kernel. The key is the 16-byte destination at R10-24, IPv4
-		// v4-mapped. Both paths checked the fixed IP header's bounds.
-		asm.Mov.Imm(asm.R1, 0).WithSymbol("data"), // asm has no 64-bit store of an immediate
+		// kernel. The filter (LocalBloom) rules most packets out without a
+		// lookup: fold the destination's last four bytes to a bit number.
+		// Both paths checked the fixed IP header's bounds.
+		asm.LoadMem(asm.R1, asm.R7, ethHeaderLen+16, asm.Word).WithSymbol("data"),
+		asm.JEq.Imm(asm.R5, wire16(0x0800), "fold"),
+		asm.LoadMem(asm.R1, asm.R7, ethHeaderLen+36, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.R1).WithSymbol("fold"),
+		asm.RSh.Imm(asm.R2, 16),
+		asm.Xor.Reg(asm.R1, asm.R2),
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.RSh.Imm(asm.R2, 8),
+		asm.Xor.Reg(asm.R1, asm.R2),
+		asm.And.Imm(asm.R1, 63),
+		asm.LoadMem(asm.R2, asm.R9, 16, asm.DWord),
+		asm.RSh.Reg(asm.R2, asm.R1),
+		asm.And.Imm(asm.R2, 1),
+		asm.JEq.Imm(asm.R2, 0, "steer_data"),
+		// The bit is set: look the 16-byte destination up, IPv4 v4-mapped,
+		// key at R10-24.
+		asm.Mov.Imm(asm.R1, 0), // asm has no 64-bit store of an immediate
 		asm.StoreMem(asm.R10, -24, asm.R1, asm.DWord),
 		asm.JNE.Imm(asm.R5, wire16(0x0800), "local_v6"),
 		asm.StoreImm(asm.R10, -16, int64(int32(wire32(0x0000ffff))), asm.Word), // bytes 00 00 ff ff
@@ -325,7 +397,7 @@ func steeringInstructions(xsks, ifaces, counters, local int) asm.Instructions {
 		asm.JNE.Imm(asm.R0, 0, "local"),
 
 		// Then the socket of the rx queue, if this interface steers data.
-		asm.LoadMem(asm.R1, asm.R9, 8, asm.Word),
+		asm.LoadMem(asm.R1, asm.R9, 8, asm.Word).WithSymbol("steer_data"),
 		asm.And.Imm(asm.R1, int32(SteerData)),
 		asm.JEq.Imm(asm.R1, 0, "not_steered"),
 		asm.LoadMem(asm.R2, asm.R9, 0, asm.Word),
