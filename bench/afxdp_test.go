@@ -2,9 +2,9 @@ package bench
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"

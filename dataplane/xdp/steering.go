@@ -94,7 +94,7 @@ type Steering struct {
 	Local    *ebpf.Map // HASH: 16-byte address (IPv4 v4-mapped) → 1: the gateway's own addresses
 
 	attachments
-	ifcs  map[int]wireValue    // configured interfaces, to rewrite the filter
+	ifcs  map[int]wireValue   // configured interfaces, to rewrite the filter
 	local map[netip.Addr]bool // AddLocal's addresses
 }
 
