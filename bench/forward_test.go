@@ -31,7 +31,8 @@ func benchChain(b *testing.B) *lab.Lab { return chainLab.get(b, lab.UpChain) }
 // connection tracking and source NAT, by tandem's engine and, in the same
 // run on the same lab with the same sender, by the Linux kernel
 // (ip_forward, nftables conntrack and snat to the same pool), beside the
-// XDP_DROP ceiling of the gateway's inside veth. One iteration is one frame.
+// XDP_DROP ceiling of the gateway's inside veth. dst counts arrivals at tc
+// ingress (see tcSink). One iteration is one frame.
 func BenchmarkForward(b *testing.B) {
 	for _, flows := range []int{1000, 1000000} {
 		name := "1K"
@@ -58,7 +59,7 @@ func benchForward(b *testing.B, flows int) {
 	fs.countAtDst()
 	defer fs.dst.Close()
 	// The gateway knows dst's MAC before the clock starts, and keeps it:
-	// dst's counting program drops ARP too, so a probe would fail.
+	// dst's counting sink drops ARP too, so a probe would fail.
 	macDst, _ := lab.HardwareAddr(l.B, lab.IfPair)
 	if out, err := lab.Command(l.GW1, "ip", "neigh", "replace", lab.ChainDst.String(), "lladdr", macDst.String(),
 		"nud", "permanent", "dev", lab.IfOutside).CombinedOutput(); err != nil {
@@ -84,10 +85,10 @@ type forwardSetup struct {
 	l     *lab.Lab
 	frame []byte
 	flows int
-	dst   *xdp.Ceiling // counts what reaches dst
+	dst   sink // counts what reaches dst
 }
 
-func (fs *forwardSetup) countAtDst() { fs.dst = attachCeiling(fs.b, fs.l.B, lab.IfPair) }
+func (fs *forwardSetup) countAtDst() { fs.dst = attachSink(fs.b, fs.l.B, lab.IfPair) }
 
 func (fs *forwardSetup) delivered() uint64 {
 	p, _, err := fs.dst.Read()

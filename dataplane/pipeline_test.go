@@ -130,3 +130,34 @@ func BenchmarkPipeline(b *testing.B) {
 		})
 	}
 }
+
+// A neighbour whose MAC changes (a failover's gratuitous ARP) is followed at
+// once: the next-hop cache is only valid for one mirror generation.
+func TestNextHopCacheFollowsNeighbourChanges(t *testing.T) {
+	w := pipelineWorker(t, 1024)
+	frame := udpFrames(t, 1)[0]
+	buf := make([]byte, 2048)
+	send := func() (int, [6]byte) {
+		copy(buf, frame)
+		out, n := w.forward(inside, buf, len(frame))
+		var mac [6]byte
+		copy(mac[:], buf[:6])
+		_ = n
+		return out, mac
+	}
+	if _, mac := send(); mac != [6]byte{2, 0, 0, 0, 0, 7} {
+		t.Fatalf("first packet to %v", mac)
+	}
+	server := netip.MustParseAddr("198.51.100.7")
+	w.mirror.SetNeighbor(3, server, [6]byte{2, 0, 0, 0, 0, 8})
+	if _, mac := send(); mac != [6]byte{2, 0, 0, 0, 0, 8} {
+		t.Fatalf("after the MAC moved, packet still to %v", mac)
+	}
+	w.mirror.SetNeighbor(3, server, [6]byte{})
+	if out, _ := send(); out >= 0 {
+		t.Fatalf("after the neighbour went away, packet still forwarded on side %d", out)
+	}
+	if w.c[CountDropNoNeighbor] != 1 {
+		t.Errorf("drop_no_neighbor %d, want 1 (no raw sender in this test)", w.c[CountDropNoNeighbor])
+	}
+}

@@ -25,6 +25,21 @@ const (
 	icmpPerSecond = 1000
 )
 
+// hopCacheSize is the number of next hops a worker remembers (a power of
+// two): direct-mapped by destination, valid for one mirror generation.
+const hopCacheSize = 256
+
+type hopEntry struct {
+	gen uint64 // mirror generation; 0: empty
+	dst [16]byte
+	out int
+	mac [6]byte
+}
+
+func hopSlot(dst *[16]byte) int {
+	return int((dst[12] ^ dst[13]<<1 ^ dst[14]<<2 ^ dst[15] ^ dst[7]) & (hopCacheSize - 1))
+}
+
 // side is one of a worker's two interfaces.
 type side struct {
 	name                                         string
@@ -61,6 +76,8 @@ type worker struct {
 
 	icmpSecond int64
 	icmpSent   int
+
+	hops [hopCacheSize]hopEntry // recent next hops, by destination
 
 	pollFds [2]unix.PollFd
 
@@ -276,6 +293,12 @@ func (w *worker) forward(in int, buf []byte, n int) (int, int) {
 func (w *worker) route(frame []byte, p *packet.Parsed, n int) (int, int) {
 	packet.DecrementTTL(frame, p) // TTL > 1: cannot fail
 
+	gen := w.mirror.Generation()
+	if e := &w.hops[hopSlot(&p.Dst)]; e.gen == gen && e.dst == p.Dst {
+		copy(frame[0:6], e.mac[:])
+		copy(frame[6:12], w.sides[e.out].mac[:])
+		return e.out, n
+	}
 	hop, ok := w.mirror.Route(p.Dst)
 	if !ok {
 		w.c[CountDropNoRoute]++
@@ -306,6 +329,7 @@ func (w *worker) route(frame []byte, p *packet.Parsed, n int) (int, int) {
 	}
 	copy(frame[0:6], mac[:])
 	copy(frame[6:12], w.sides[out].mac[:])
+	w.hops[hopSlot(&p.Dst)] = hopEntry{gen: gen, dst: p.Dst, out: out, mac: mac}
 	return out, n
 }
 

@@ -42,6 +42,9 @@ type Stats struct {
 type Mirror struct {
 	routes atomic.Pointer[routeTable]
 	neighs atomic.Pointer[neighTable]
+	// gen counts published changes: a cache of lookups made at one
+	// generation is valid while Generation returns it.
+	gen atomic.Uint64
 
 	mu     sync.Mutex // serialises updates (the two subscription goroutines)
 	routeL []route    // the routes the current table was built from
@@ -149,8 +152,14 @@ func (m *Mirror) loadExisting() error {
 		setNeigh(nt, unix.RTM_NEWNEIGH, n)
 	}
 	m.neighs.Store(&nt)
+	m.gen.Add(1)
 	return nil
 }
+
+// Generation returns a number that changes whenever either table does.
+// Lookups cached with it stay valid while it returns the same value; it is
+// one atomic load.
+func (m *Mirror) Generation() uint64 { return m.gen.Load() }
 
 // Close stops the subscriptions.
 func (m *Mirror) Close() error {
@@ -256,6 +265,7 @@ func (m *Mirror) applyNeighs(ch <-chan netlink.NeighUpdate) {
 		}
 		setNeigh(nt, u.Type, u.Neigh)
 		m.neighs.Store(&nt) // release: the new map is complete before it is seen
+		m.gen.Add(1)        // after the store: a reader that sees the new generation sees the new map
 		m.mu.Unlock()
 		m.neighUpdates.Add(1)
 	}
@@ -310,6 +320,7 @@ func (m *Mirror) updateRouteLocked(typ uint16, r netlink.Route) {
 	}
 	m.routeL = kept
 	m.routes.Store(buildRouteTable(kept)) // release: the table is complete before it is seen
+	m.gen.Add(1)
 }
 
 func routeOf(r netlink.Route) (route, bool) {

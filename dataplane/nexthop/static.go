@@ -38,6 +38,28 @@ func Static(routes []StaticRoute, neighbors []StaticNeighbor) *Mirror {
 		nt[neighKey{int32(n.Ifindex), n.Addr.As16()}] = n.MAC
 	}
 	m.neighs.Store(&nt)
+	m.gen.Store(1)
 	close(m.done)
 	return m
+}
+
+// SetNeighbor sets (or, with a zero mac, removes) a neighbour entry and
+// publishes the change, as a netlink notification would. For Static
+// mirrors in tests and benchmarks.
+func (m *Mirror) SetNeighbor(ifindex int, addr netip.Addr, mac [6]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.neighs.Load()
+	nt := make(neighTable, len(old)+1)
+	for k, v := range old {
+		nt[k] = v
+	}
+	k := neighKey{int32(ifindex), addr.As16()}
+	if mac == ([6]byte{}) {
+		delete(nt, k)
+	} else {
+		nt[k] = mac
+	}
+	m.neighs.Store(&nt)
+	m.gen.Add(1)
 }
