@@ -9,6 +9,7 @@ needs=(
   "ping:iputils-ping"    # end-to-end reachability checks
   "iperf3:iperf3"        # TCP streams through the gateway in tests
   "nft:nftables"         # the kernel baseline of the forwarding benchmark
+  "sysctl:procps"        # the same baseline's ip_forward switch
 )
 missing=()
 for pair in "${needs[@]}"; do
