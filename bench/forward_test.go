@@ -34,12 +34,11 @@ func benchChain(b *testing.B) *lab.Lab { return chainLab.get(b, lab.UpChain) }
 // XDP_DROP ceiling of the gateway's inside veth. dst counts arrivals at tc
 // ingress (see tcSink). One iteration is one frame.
 func BenchmarkForward(b *testing.B) {
-	for _, flows := range []int{1000, 1000000} {
-		name := "1K"
-		if flows == 1000000 {
-			name = "1M"
-		}
-		b.Run(name, func(b *testing.B) { benchForward(b, flows) })
+	for _, c := range []struct {
+		name  string
+		flows int
+	}{{"1K", 1000}, {"1M", 1000000}} { // 1 flow stalls the engine's transmit: docs/performance.md, open problems
+		b.Run(c.name, func(b *testing.B) { benchForward(b, c.flows) })
 	}
 }
 
@@ -232,13 +231,13 @@ func (fs *forwardSetup) tandem(n int) (float64, uint64) {
 		b.Logf("socket statistics: %+v", st)
 	}
 	if fwd < uint64(float64(n)*0.05) {
-		var drops []string
+		var all []string
 		for i, v := range c {
-			if v != 0 && strings.HasPrefix(dataplane.CounterName(i), "drop") {
-				drops = append(drops, dataplane.CounterName(i)+"="+strconv.FormatUint(v, 10))
+			if v != 0 {
+				all = append(all, dataplane.CounterName(i)+"="+strconv.FormatUint(v, 10))
 			}
 		}
-		b.Errorf("the engine forwarded %d of %d frames; drops: %v", fwd, n, drops)
+		b.Errorf("the engine forwarded %d of %d frames; counters: %v", fwd, n, all)
 	}
 	return pps, fwd
 }
