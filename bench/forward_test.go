@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,7 +67,10 @@ func benchForward(b *testing.B, flows int) {
 	}
 
 	ceiling := fs.ceiling(n)
-	kernel := fs.kernel(n)
+	kernel := 1.0
+	if os.Getenv("SKIP_KERNEL") == "" { // for experiments on the engine alone
+		kernel = fs.kernel(n)
+	}
 	tandem, fwd := fs.tandem(n)
 
 	b.ReportMetric(tandem, "pps")
@@ -114,7 +118,7 @@ func (fs *forwardSetup) send(n int) float64 {
 	}
 	got := last - before
 	if got < uint64(n)/100 {
-		fs.b.Fatalf("only %d of %d frames reached dst", got, n)
+		fs.b.Errorf("only %d of %d frames reached dst", got, n)
 	}
 	return float64(got) / lastAt.Sub(start).Seconds()
 }
@@ -229,6 +233,12 @@ func (fs *forwardSetup) tandem(n int) (float64, uint64) {
 	fwd := c[dataplane.CountForwarded] - before
 	if st, err := e.SocketStats(); err == nil {
 		b.Logf("socket statistics: %+v", st)
+	}
+	// STALL_DUMP=file writes every goroutine's stack there when the
+	// engine falls short, for the open problem in docs/performance.md.
+	if fwd < uint64(float64(n)*0.05) && os.Getenv("STALL_DUMP") != "" {
+		buf := make([]byte, 1<<20)
+		os.WriteFile(os.Getenv("STALL_DUMP"), buf[:runtime.Stack(buf, true)], 0o644)
 	}
 	if fwd < uint64(float64(n)*0.05) {
 		var all []string
