@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 mkdir -p out
 bench="${BENCH:-.}"
 count="${BENCHCOUNT:-5}"
-go test -run '^$' -bench "$bench" -count "$count" -timeout 60m ./... | tee out/bench.txt
+go test -run '^$' -bench "$bench" -count "$count" -timeout 60m -p 1 ./... | tee out/bench.txt
 echo
 "$(go env GOPATH)/bin/benchstat" out/bench.txt
