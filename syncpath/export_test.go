@@ -1,0 +1,22 @@
+package syncpath
+
+// Knobs switch mechanisms off for tests that show a test fails without the
+// mechanism it guards.
+type Knobs struct {
+	NoRetransmit bool // no retransmission on nack or timeout, no gap-timeout full sync
+	NoFullSync   bool // never stream a snapshot
+	NoAuth       bool // take frames that fail authentication as plaintext
+	NoCoalesce   bool
+	NoSweep      bool
+}
+
+// SetKnobs sets s's knobs. Precondition: s is not being polled.
+func SetKnobs(s *Session, k Knobs) {
+	s.knobs = knobs{
+		noRetransmit: k.NoRetransmit, noFullSync: k.NoFullSync, noAuth: k.NoAuth,
+		noCoalesce: k.NoCoalesce, noSweep: k.NoSweep,
+	}
+}
+
+// StreamState returns the receive side's cumulative ack.
+func StreamState(s *Session) (cum uint64, started bool) { return s.cum, s.started }

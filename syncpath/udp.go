@@ -1,0 +1,108 @@
+package syncpath
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// UDPConfig configures a UDPTransport.
+type UDPConfig struct {
+	// Local is the address to bind, normally the sync interface's address
+	// and ccp.UDPPort.
+	Local netip.AddrPort
+	// Peers maps member ids to their sync addresses.
+	Peers map[uint8]netip.AddrPort
+	// Poll is how long Receive waits for a datagram (default 1ms).
+	Poll time.Duration
+}
+
+// UDPTransport is the kernel UDP socket transport, for machines (and lab
+// namespaces) without AF_XDP on the sync interface. Receive reads one
+// datagram per call; batching with recvmmsg is left for later.
+type UDPTransport struct {
+	conn   *net.UDPConn
+	peers  [256]netip.AddrPort
+	poll   time.Duration
+	closed atomic.Bool
+}
+
+var _ Transport = (*UDPTransport)(nil)
+
+// ListenUDP binds a UDP socket on cfg.Local.
+func ListenUDP(cfg UDPConfig) (*UDPTransport, error) {
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(cfg.Local))
+	if err != nil {
+		return nil, fmt.Errorf("binding sync socket to %v: %w", cfg.Local, err)
+	}
+	t := &UDPTransport{conn: c, poll: cfg.Poll}
+	if t.poll <= 0 {
+		t.poll = time.Millisecond
+	}
+	for id, ap := range cfg.Peers {
+		t.peers[id] = ap
+	}
+	return t, nil
+}
+
+// LocalAddr returns the bound address (useful when Local had port 0).
+func (t *UDPTransport) LocalAddr() netip.AddrPort {
+	return t.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// SetPeer sets (or, with the zero AddrPort, removes) member id's address.
+// Precondition: called by the goroutine that uses the transport.
+func (t *UDPTransport) SetPeer(id uint8, ap netip.AddrPort) { t.peers[id] = ap }
+
+// Send implements Transport.
+func (t *UDPTransport) Send(peer uint8, b []byte) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	ap := t.peers[peer]
+	if !ap.IsValid() {
+		return fmt.Errorf("sending to member %d: no sync address configured", peer)
+	}
+	if _, err := t.conn.WriteToUDPAddrPort(b, ap); err != nil {
+		return fmt.Errorf("sending to member %d at %v: %w", peer, ap, err)
+	}
+	return nil
+}
+
+// Receive implements Transport. It waits up to the poll interval for one
+// datagram.
+func (t *UDPTransport) Receive(bufs [][]byte, sizes []int) (int, error) {
+	if t.closed.Load() {
+		return 0, ErrClosed
+	}
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	if err := t.conn.SetReadDeadline(time.Now().Add(t.poll)); err != nil {
+		return 0, fmt.Errorf("setting sync socket deadline: %w", err)
+	}
+	n, _, err := t.conn.ReadFromUDPAddrPort(bufs[0])
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, nil
+		}
+		if t.closed.Load() {
+			return 0, ErrClosed
+		}
+		return 0, fmt.Errorf("receiving on sync socket: %w", err)
+	}
+	sizes[0] = n
+	return 1, nil
+}
+
+// Close implements Transport.
+func (t *UDPTransport) Close() error {
+	if t.closed.Swap(true) {
+		return nil
+	}
+	return t.conn.Close()
+}
