@@ -58,6 +58,8 @@
 // No timer per entry: each entry holds its expiry time on the injected
 // clock (internal/clock), Track refreshes it, and Sweep moves a clock hand
 // over the table removing expired entries. Tests drive a clock.Manual.
+// Track and Insert read the clock once per call: on the packet path use
+// clock.Coarse (one atomic load), not clock.Real (a clock read).
 //
 // # NAT
 //

@@ -91,8 +91,8 @@ func (t *Table) insert(kw *kwords, h uint64, nc *newConn) (Ref, outcome) {
 			return Ref{}, outFull
 		}
 		ref := t.initEntry(idx, kw, b, rb, ri >= 0, nc)
+		t.shards[si].inserted++
 		t.unlockPair(si, ri)
-		t.count(h, cInserted)
 		return ref, outOK
 	}
 	t.count(h, cDropNAT)
@@ -196,8 +196,8 @@ func (t *Table) remove(ref Ref, emit bool, why int) bool {
 		t.unlink(rb, ref.idx, DirReply)
 	}
 	t.release(ref.idx)
+	t.shards[si].removed++
 	t.unlockPair(si, ri)
-	t.count(h, cRemoved)
 	if why >= 0 {
 		t.count(h, why)
 	}

@@ -3,8 +3,8 @@ package conntrack
 // Outcome counters, kept per shard (so writers on different shards do not
 // share a cache line) and summed by Stats.
 const (
-	cInserted      = iota // entries created by traffic or Insert
-	cRemoved              // entries removed (expired, evicted, deleted, closed)
+	cInserted      = iota // entries created (kept in shard.inserted)
+	cRemoved              // entries removed (kept in shard.removed)
 	cExpired              // removed by Sweep because their timeout passed
 	cEvicted              // embryonic entries evicted to make room
 	cDropFull             // new connections dropped: table full
@@ -38,9 +38,14 @@ type Stats struct {
 func (t *Table) Stats() Stats {
 	var c [numCounters]uint64
 	for i := range t.shards {
+		s := &t.shards[i]
 		for j := range c {
-			c[j] += t.shards[i].stats[j].Load()
+			c[j] += s.stats[j].Load()
 		}
+		s.mu.Lock()
+		c[cInserted] += s.inserted
+		c[cRemoved] += s.removed
+		s.mu.Unlock()
 	}
 	return Stats{
 		Inserted: c[cInserted], Removed: c[cRemoved], Expired: c[cExpired], Evicted: c[cEvicted],

@@ -119,8 +119,7 @@ func NextTCPState(s State, d Dir, flags uint8) (next State, ok bool) {
 	return n, true
 }
 
-func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
-func seqAfter(a, b uint32) bool  { return int32(b-a) < 0 }
+func seqAfter(a, b uint32) bool { return int32(b-a) < 0 }
 
 // maxAckWindow bounds how far behind the receiver's end an ACK may be
 // (netfilter's MAXACKWINUNSCALED).
