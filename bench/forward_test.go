@@ -18,6 +18,7 @@ import (
 	"github.com/tandem-gw/tandem/dataplane"
 	"github.com/tandem-gw/tandem/dataplane/conntrack"
 	"github.com/tandem-gw/tandem/dataplane/xdp"
+	"github.com/tandem-gw/tandem/internal/clock"
 	"github.com/tandem-gw/tandem/tools/lab"
 	"github.com/tandem-gw/tandem/tools/xdpgen"
 )
@@ -195,8 +196,10 @@ func (fs *forwardSetup) kernel(n int) float64 {
 // tandem measures the engine doing the job.
 func (fs *forwardSetup) tandem(n int) (float64, uint64) {
 	b, l := fs.b, fs.l
+	clk := clock.NewCoarse(time.Millisecond) // as tandemd runs it
+	defer clk.Close()
 	table, err := conntrack.New(conntrack.Config{
-		MaxEntries: max(2*fs.flows, 1<<16), Self: 1,
+		MaxEntries: max(2*fs.flows, 1<<16), Self: 1, Clock: clk,
 		SNAT: []conntrack.SNATPool{{Addrs: lab.ChainSNAT, PortMin: 1024, PortMax: 65535}},
 	})
 	if err != nil {

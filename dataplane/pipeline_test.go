@@ -3,18 +3,22 @@ package dataplane
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/tandem-gw/tandem/dataplane/conntrack"
 	"github.com/tandem-gw/tandem/dataplane/nexthop"
 	"github.com/tandem-gw/tandem/dataplane/packet"
+	"github.com/tandem-gw/tandem/internal/clock"
 )
 
 // pipelineWorker is a worker with no sockets: inside ifindex 2, outside
 // ifindex 3, the server network on-link outside, SNAT to 192.0.2.100.
 func pipelineWorker(tb testing.TB, entries int) *worker {
 	tb.Helper()
+	clk := clock.NewCoarse(time.Millisecond) // as tandemd runs it
+	tb.Cleanup(clk.Close)
 	table, err := conntrack.New(conntrack.Config{
-		MaxEntries: entries, Self: 1,
+		MaxEntries: entries, Self: 1, Clock: clk,
 		SNAT: []conntrack.SNATPool{{Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}, PortMin: 1024, PortMax: 65535}},
 	})
 	if err != nil {

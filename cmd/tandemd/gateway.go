@@ -18,6 +18,7 @@ import (
 	"github.com/tandem-gw/tandem/dataplane/conntrack"
 	"github.com/tandem-gw/tandem/dataplane/xdp"
 	"github.com/tandem-gw/tandem/dataplane/xsk"
+	"github.com/tandem-gw/tandem/internal/clock"
 )
 
 // plan is what tandemd derives from a config: the connection table's and
@@ -207,6 +208,7 @@ func hostBits(a netip.Addr) int { return a.BitLen() }
 
 // gateway is a running gateway: table, engine, claimed addresses.
 type gateway struct {
+	clk     *clock.Coarse
 	log     *slog.Logger
 	table   *conntrack.Table
 	engine  *dataplane.Engine
@@ -224,6 +226,10 @@ func startGateway(c *config.Config, log *slog.Logger) (g *gateway, err error) {
 		log.Warn("the kernel forwards IPv4 (net.ipv4.ip_forward=1): packets it is handed could bypass Tandem's policy; set it to 0")
 	}
 	g = &gateway{log: log, stopAge: make(chan struct{})}
+	// A clock read per packet costs more than the rest of a lookup's
+	// arithmetic; timeouts are seconds (docs/performance.md).
+	g.clk = clock.NewCoarse(time.Millisecond)
+	p.table.Clock = g.clk
 	if g.table, err = conntrack.New(p.table); err != nil {
 		return nil, fmt.Errorf("connection table: %w", err)
 	}
@@ -267,6 +273,7 @@ func (g *gateway) stop() error {
 	close(g.stopAge)
 	err := g.engine.Stop()
 	g.unclaim()
+	g.clk.Close()
 	return err
 }
 

@@ -122,7 +122,7 @@ func (t *Table) initEntry(idx uint32, kw *kwords, b, rb uint32, reply bool, nc *
 	store64(&e.nat[1], nc.natAddr[1])
 	v := nc.version
 	if v == 0 {
-		v = t.newVersion(nc.now)
+		v = max(t.newVersion(nc.now), t.shards[t.shardOf(b)].delFloor+1)
 	}
 	e.version.Store(v)
 	e.expires.Store(nc.expires)
@@ -188,6 +188,9 @@ func (t *Table) remove(ref Ref, emit bool, why int) bool {
 	if emit && m&fTomb == 0 && metaOwner(m) == t.cfg.Self && t.sink != nil {
 		e.version.Add(1)
 		t.emit(e, OpDelete, t.clk.Now())
+	}
+	if v := e.version.Load(); v > t.shards[si].delFloor {
+		t.shards[si].delFloor = v // si's mutex held: see shard.delFloor
 	}
 	e.gen.Add(1) // even: dead
 	e.unlock()

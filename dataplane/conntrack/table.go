@@ -78,8 +78,13 @@ type shard struct {
 	// under mu, which the insert and remove paths hold anyway (an atomic
 	// add is a full barrier on amd64). Guarded by mu.
 	inserted, removed uint64
-	stats             [numCounters]atomic.Uint64
-	_                 [64]byte
+	// delFloor is the highest version of a connection removed from this
+	// shard: a new incarnation of the same key (whose home shard is this
+	// one) starts above it even if the clock has not moved, as a coarse
+	// clock may not have. Guarded by mu.
+	delFloor uint64
+	stats    [numCounters]atomic.Uint64
+	_        [64]byte
 }
 
 // New preallocates a table of cfg.MaxEntries entries (128 bytes each) and
