@@ -204,9 +204,10 @@ func benchRxDrop(b *testing.B, m rxMode) {
 			return
 		}
 		fl := xsk.NewFreeList(umem, 0, umem.FrameCount())
-		// Half the fill ring: the kernel publishes its consumer index only
-		// when it has used up the entries it last read, so a full fill ring
-		// leaves no room to post frames before it looks again.
+		// Half the fill ring (RXDROP_POSTED): the kernel publishes its fill
+		// consumer index only when it has used up the entries it last read;
+		// whether a full ring costs drops was tested and not shown
+		// (docs/performance.md).
 		addrs := make([]uint64, posted)
 		k := fl.Get(addrs)
 		sock.Fill.Produce(addrs[:k])
