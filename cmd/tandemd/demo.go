@@ -19,6 +19,8 @@ import (
 	"github.com/tandem-gw/tandem/control/config"
 	"github.com/tandem-gw/tandem/dataplane"
 	"github.com/tandem-gw/tandem/dataplane/xdp"
+	"github.com/tandem-gw/tandem/syncpath"
+	"github.com/tandem-gw/tandem/syncpath/ccp"
 	"github.com/tandem-gw/tandem/tools/lab"
 )
 
@@ -52,6 +54,10 @@ func runDemo(dc demoConfig) (err error) {
 	// gw1 runs the gateway from its embedded config, checked against this
 	// machine as seen from gw1's namespace.
 	var g *gateway
+	sink, err := syncpath.NewSink(1 << 16)
+	if err != nil {
+		return err
+	}
 	err = lab.Do(l.GW1, func() error {
 		m, err := config.HostMachine()
 		if err != nil {
@@ -64,7 +70,7 @@ func runDemo(dc demoConfig) (err error) {
 		for _, w := range warnings {
 			fmt.Printf("config warning: %s = %s: %s\n", w.Key, w.Value, w.Reason)
 		}
-		g, err = startGateway(cfg, log)
+		g, err = startGateway(cfg, log, sink)
 		return err
 	})
 	if err != nil {
@@ -79,6 +85,12 @@ func runDemo(dc demoConfig) (err error) {
 		}
 	}()
 	fmt.Printf("gw1: tandemd gateway running (steering %v), SNAT to %s\n", g.engine.AttachModes(), lab.SNATAddr)
+	sp, err := startSyncPair(l, g, sink)
+	if err != nil {
+		return fmt.Errorf("starting the sync pair: %w", err)
+	}
+	defer sp.stop()
+	fmt.Printf("sync: gw1 replicates its connections to a backup table on gw2 over UDP %d on the sync link (AES-GCM, delayed notifications off for the demo)\n", ccp.UDPPort)
 
 	seen, err := demoHTTP(l)
 	if err != nil {
@@ -99,6 +111,9 @@ func runDemo(dc demoConfig) (err error) {
 	}
 
 	report(g)
+	if err := sp.report(); err != nil {
+		return err
+	}
 	fmt.Printf("\ndemo: OK (%v)\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -217,7 +217,9 @@ type gateway struct {
 }
 
 // startGateway starts the gateway in the calling thread's namespace.
-func startGateway(c *config.Config, log *slog.Logger) (g *gateway, err error) {
+// records, if not nil, receives the table's delta records (the sync path's
+// sink).
+func startGateway(c *config.Config, log *slog.Logger, records conntrack.RecordSink) (g *gateway, err error) {
 	p, err := planFrom(c)
 	if err != nil {
 		return nil, err
@@ -230,6 +232,7 @@ func startGateway(c *config.Config, log *slog.Logger) (g *gateway, err error) {
 	// arithmetic; timeouts are seconds (docs/performance.md).
 	g.clk = clock.NewCoarse(time.Millisecond)
 	p.table.Clock = g.clk
+	p.table.Records = records
 	if g.table, err = conntrack.New(p.table); err != nil {
 		return nil, fmt.Errorf("connection table: %w", err)
 	}

@@ -65,7 +65,7 @@ func runFromFile(path string, log *slog.Logger) error {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	g, err := startGateway(cfg, log)
+	g, err := startGateway(cfg, log, nil) // the sync path is not wired into -config yet
 	if err != nil {
 		return err
 	}
