@@ -194,9 +194,10 @@ func (w *worker) flush(i int) int {
 		work += put
 	}
 	if s.inFlight > 0 {
-		// Copy mode sends at most the tx budget per kick: kick while frames
-		// are outstanding. Zero-copy needs it only when asked.
-		if s.sock.Mode() == xsk.ModeCopy || s.sock.Tx.NeedWakeup() {
+		// Copy mode sends at most the tx budget per kick: kick while the
+		// ring holds descriptors the kernel has not taken. Zero-copy needs a
+		// kick only when asked.
+		if s.sock.Mode() == xsk.ModeCopy && s.sock.Tx.Pending() > 0 || s.sock.Tx.NeedWakeup() {
 			_ = s.sock.Kick()
 		}
 		n := s.sock.Completion.Consume(w.addrs)

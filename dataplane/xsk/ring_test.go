@@ -129,6 +129,22 @@ func TestTxQueueKeepsMultiBufferPacketsWhole(t *testing.T) {
 	}
 }
 
+func TestTxQueuePending(t *testing.T) {
+	f, r, d := newFakeRing(8, unsafe.Sizeof(Desc{}), nearWrap)
+	q := newTxQueue(r, d)
+	if q.Pending() != 0 {
+		t.Fatalf("pending %d on an empty ring", q.Pending())
+	}
+	q.Transmit([]Desc{{Addr: 1}, {Addr: 2}, {Addr: 3}})
+	if q.Pending() != 3 {
+		t.Fatalf("pending %d, want 3", q.Pending())
+	}
+	atomic.StoreUint32(f.word(f.off.Consumer), nearWrap+2) // the kernel takes two, across the wrap
+	if q.Pending() != 1 {
+		t.Fatalf("pending %d after the kernel took two, want 1", q.Pending())
+	}
+}
+
 func TestCompletionQueueConsume(t *testing.T) {
 	f, r, d := newFakeRing(8, 8, nearWrap)
 	q := newCompletionQueue(r, d)

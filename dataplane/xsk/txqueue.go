@@ -1,6 +1,9 @@
 package xsk
 
-import "unsafe"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // TxQueue sends packets. User space is the producer; the frames come back on
 // the CompletionQueue once the kernel is done with them.
@@ -39,6 +42,13 @@ func (q *TxQueue) Transmit(descs []Desc) int {
 		q.publishProducer()
 	}
 	return int(n)
+}
+
+// Pending returns how many published descriptors the kernel has not taken
+// yet: a kick with none pending does nothing (completions arrive without
+// one). It loads the kernel's consumer index (acquire).
+func (q *TxQueue) Pending() int {
+	return int(q.cachedProd - atomic.LoadUint32(q.consumer))
 }
 
 // Free returns how many descriptors could be queued now.
