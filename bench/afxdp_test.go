@@ -94,24 +94,8 @@ type rxMode struct {
 	idle func(s *xsk.Socket)
 }
 
-// spinSink keeps backoff's work observable.
-var spinSink int
-
-// backoff waits a little without touching memory another CPU writes: a
-// consumer that re-reads an empty ring's producer index at full speed pulls
-// its cache line away from the kernel writing it, and slows the producer.
-//
-//go:noinline
-func backoff(n int) int {
-	x := 0
-	for i := 0; i < n; i++ {
-		x += i ^ x
-	}
-	return x
-}
-
 var rxModes = []rxMode{
-	{name: "spin", idle: func(*xsk.Socket) { spinSink += backoff(envInt("RXDROP_BACKOFF", 1)) }},
+	{name: "spin", idle: func(*xsk.Socket) {}},
 	{name: "need_wakeup", cfg: xsk.Config{NeedWakeup: true}, idle: func(s *xsk.Socket) {
 		if s.Fill.NeedWakeup() {
 			_ = s.WakeRx()

@@ -172,6 +172,17 @@ func TestSteeringVerdicts(t *testing.T) {
 			{"ccp to a local address stays ccp", toEmpty, toSocket, xdp.SteerData | xdp.SteerCCP, ccpToLocal4, xdp.ActionRedirect, xdp.CountCCP, 0},
 			{"from a local address is data", toSocket, toEmpty, xdp.SteerData, srcLocal4, xdp.ActionRedirect, -1, 0},
 		}
+		// Last: once an address is no longer local, its traffic is data
+		// again (the filter and the map both forget it).
+		defer func() {
+			if err := steer.RemoveLocal(local4); err != nil {
+				t.Fatal(err)
+			}
+			steerTo(t, toSocket, toEmpty, xdp.SteerData)
+			if got := run(t, ifi.Index, toLocal4); got != xdp.ActionRedirect {
+				t.Errorf("to a removed local address: verdict %d, want redirect", got)
+			}
+		}()
 		for _, c := range cases {
 			t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
 				steerTo(t, c.dataBase, c.ccp, c.flags)

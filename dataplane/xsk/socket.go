@@ -375,9 +375,6 @@ func (s *Socket) Interface() string { return s.ifname }
 // Queue is the queue id the socket is bound to.
 func (s *Socket) Queue() uint32 { return s.queue }
 
-// UMEM is the UMEM the socket uses.
-func (s *Socket) UMEM() *UMEM { return s.umem }
-
 // Kick asks the kernel to transmit what is on the tx ring. In copy mode the
 // kernel sends at most the tx budget per call; EAGAIN, EBUSY and ENOBUFS mean
 // "not now, call again" and are not errors. It does not allocate.

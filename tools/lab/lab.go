@@ -391,10 +391,3 @@ func AddAddr(ns, ifname string, addr netip.Addr) error {
 	}
 	return b.addr(ns, ifname, addr, bits)
 }
-
-// Sysctl writes a sysctl (path below /proc/sys, with slashes) inside ns.
-func Sysctl(ns, key, value string) error {
-	b := newBuilder()
-	defer b.close()
-	return b.sysctl(ns, key, value, false)
-}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/tandem-gw/tandem/dataplane/packet"
 )
 
 // Sizes of the headers UDP4Frame writes.
@@ -25,14 +27,12 @@ type UDP4 struct {
 }
 
 // UDP4Frame builds into buf a frame of the given size (at least MinFrame)
-// carrying payload after the headers, padded with zeros. The IPv4 checksum is
-// computed; the UDP checksum is 0 (none), which IPv4 allows.
+// carrying payload after the headers, padded with zeros. It is packet.Build
+// with the UDP checksum cleared: the generator rewrites ports without fixing
+// checksums, and 0 (none) is valid for UDP over IPv4. buf nil: a new one.
 func UDP4Frame(buf []byte, f UDP4, size int, payload []byte) ([]byte, error) {
 	if size < MinFrame+len(payload) {
 		size = MinFrame + len(payload)
-	}
-	if size > 65535+EthLen || size > cap(buf) && buf != nil {
-		return nil, fmt.Errorf("building a %d-byte frame: too large for its buffer", size)
 	}
 	if !f.Src.Is4() || !f.Dst.Is4() {
 		return nil, fmt.Errorf("building a UDP4 frame from %s to %s: not IPv4", f.Src, f.Dst)
@@ -43,40 +43,20 @@ func UDP4Frame(buf []byte, f UDP4, size int, payload []byte) ([]byte, error) {
 	if buf == nil {
 		buf = make([]byte, size)
 	}
-	b := buf[:size]
-	clear(b)
-	copy(b[0:6], f.DstMAC)
-	copy(b[6:12], f.SrcMAC)
-	binary.BigEndian.PutUint16(b[12:14], 0x0800)
-	ip := b[EthLen:]
-	ttl := f.TTL
-	if ttl == 0 {
-		ttl = 64
+	if size > cap(buf) {
+		return nil, fmt.Errorf("building a %d-byte frame: too large for its %d-byte buffer", size, cap(buf))
 	}
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:4], uint16(size-EthLen))
-	ip[6] = 0x40 // don't fragment
-	ip[8] = ttl
-	ip[9] = 17 // UDP
-	src, dst := f.Src.As4(), f.Dst.As4()
-	copy(ip[12:16], src[:])
-	copy(ip[16:20], dst[:])
-	binary.BigEndian.PutUint16(ip[10:12], ipv4Checksum(ip[:IPv4Len]))
-	udp := ip[IPv4Len:]
-	binary.BigEndian.PutUint16(udp[0:2], f.SrcPort)
-	binary.BigEndian.PutUint16(udp[2:4], f.DstPort)
-	binary.BigEndian.PutUint16(udp[4:6], uint16(size-EthLen-IPv4Len))
-	copy(udp[UDPLen:], payload)
-	return b, nil
-}
-
-func ipv4Checksum(h []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(h); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(h[i:]))
+	padded := make([]byte, size-MinFrame)
+	copy(padded, payload)
+	n := packet.Build(buf[:cap(buf)], &packet.Spec{
+		DstMAC: [6]byte(f.DstMAC), SrcMAC: [6]byte(f.SrcMAC),
+		Src: f.Src.As16(), Dst: f.Dst.As16(), Proto: packet.ProtoUDP, TTL: f.TTL, DontFragment: true,
+		SrcPort: f.SrcPort, DstPort: f.DstPort, Payload: padded,
+	})
+	if n != size {
+		return nil, fmt.Errorf("building a %d-byte UDP4 frame: got %d bytes", size, n)
 	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
+	frame := buf[:n]
+	binary.BigEndian.PutUint16(frame[EthLen+IPv4Len+6:], 0) // no UDP checksum
+	return frame, nil
 }
