@@ -260,8 +260,8 @@ func (w *worker) forward(in int, buf []byte, n int) (int, int) {
 		// creates it.
 		nat, _ := w.policy.decide(w.table, SideInside, &key, netip.Addr{}, netip.Addr{})
 		res = w.table.Track(key, seg, nat)
-	} else if _, _, known := w.table.Lookup(key); known {
-		res = w.table.Track(key, seg, conntrack.NATRequest{})
+	} else if r, known := w.table.TrackKnown(key, seg); known {
+		res = r // one lookup for packets of known connections
 	} else {
 		from := SideOutside
 		if in == inside {
