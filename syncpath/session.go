@@ -67,6 +67,7 @@ type Session struct {
 	// receiver: the peer's stream
 	peerEpoch    uint32
 	peerEpochAt  int64 // when the current peer epoch was first seen
+	peer         peerView
 	lastHeard    int64
 	peerHBTime   uint64 // Time of the peer's last heartbeat, echoed back
 	started      bool   // tracking the peer's DataSeq stream (after a full sync began)
@@ -177,6 +178,7 @@ func New(cfg Config) (*Session, error) {
 	}
 	s.release = s.addReleased
 	s.SetBandwidth(cfg.MaxBandwidth)
+	s.SetRole(cfg.Role, cfg.Priority)
 	return s, nil
 }
 
@@ -345,9 +347,10 @@ func (s *Session) sendHeartbeat(now int64) {
 	if s.Synced() {
 		status |= ccp.StatusSynced
 	}
+	role, prio := s.Role()
 	hb := ccp.Heartbeat{
-		Role:     s.cfg.Role,
-		Priority: s.cfg.Priority,
+		Role:     role,
+		Priority: prio,
 		Status:   status,
 		Conns:    uint32(s.cfg.Table.Len()),
 		Time:     uint64(now),
@@ -611,12 +614,14 @@ func (s *Session) handle(b []byte, now int64) {
 	s.cnt.framesReceived.Add(1)
 	s.cnt.bytesReceived.Add(uint64(len(b)))
 	s.lastHeard = now
+	s.peer.lastHeard.Store(now)
 	if f.Epoch != s.peerEpoch {
 		if s.peerEpoch != 0 {
 			s.peerRestarted(now)
 		}
 		s.peerEpoch = f.Epoch
 		s.peerEpochAt = now
+		s.peer.epoch.Store(f.Epoch)
 	}
 	if f.Flags&ccp.FlagAck != 0 {
 		s.handleCumAck(f.Ack, now)
@@ -627,6 +632,7 @@ func (s *Session) handle(b []byte, now int64) {
 		if !s.decoded(hb.Decode(&f)) {
 			return
 		}
+		s.heardHeartbeat(&hb)
 		s.cnt.hbReceived.Add(1)
 		s.peerHBTime = hb.Time
 		if hb.Echo != 0 {
@@ -653,6 +659,12 @@ func (s *Session) handle(b []byte, now int64) {
 			return // a snapshot begun since the peer's restart is on its way
 		}
 		s.startFullSync(now, req.Session)
+	case ccp.OpRole:
+		var c ccp.RoleClaim
+		if !s.decoded(c.Decode(&f)) {
+			return
+		}
+		s.heardRoleClaim(c)
 	case ccp.OpDelta, ccp.OpFullSyncChunk, ccp.OpFullSyncDone:
 		s.handleData(&f, now)
 	}
