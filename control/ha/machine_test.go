@@ -1,6 +1,7 @@
 package ha
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -121,7 +122,7 @@ func TestBothActiveTheLowerRankedReleases(t *testing.T) {
 func TestPlannedFailover(t *testing.T) {
 	a := newMachine(t, 200, false)
 	mustStep(t, a, heard(10*ms, ccp.RoleBackup, 100, false), ccp.RoleActive, false)
-	if err := a.Handover(heard(20*ms, ccp.RoleBackup, 100, false)); err != ErrPeerNotReady {
+	if err := a.Handover(heard(20*ms, ccp.RoleBackup, 100, false)); !errors.Is(err, ErrPeerNotReady) {
 		t.Fatalf("handover to an unsynced peer: %v", err)
 	}
 	in := heard(30*ms, ccp.RoleBackup, 100, true)
@@ -142,7 +143,7 @@ func TestPlannedFailover(t *testing.T) {
 	mustStep(t, b, heard(10*ms, ccp.RoleActive, 200, true), ccp.RoleBackup, false)
 	b.RoleClaim(claims[0])
 	mustStep(t, b, heard(35*ms, ccp.RoleBackup, 200, true), ccp.RoleActive, true)
-	if err := b.Handover(heard(36*ms, ccp.RoleBackup, 200, false)); err != ErrPeerNotReady {
+	if err := b.Handover(heard(36*ms, ccp.RoleBackup, 200, false)); !errors.Is(err, ErrPeerNotReady) {
 		t.Fatalf("handing back to an unsynced peer: %v", err)
 	}
 }
