@@ -70,7 +70,7 @@ func runDemo(dc demoConfig) (err error) {
 		for _, w := range warnings {
 			fmt.Printf("config warning: %s = %s: %s\n", w.Key, w.Value, w.Reason)
 		}
-		g, err = startGateway(cfg, log, sink)
+		g, err = startGateway(cfg, log, sink, true)
 		return err
 	})
 	if err != nil {

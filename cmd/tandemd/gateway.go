@@ -34,6 +34,7 @@ type plan struct {
 type claim struct {
 	ifname string
 	prefix netip.Prefix
+	nat    bool // an SNAT address (not a VIP)
 }
 
 // maxPoolAddrs bounds how many addresses an SNAT range expands to.
@@ -105,7 +106,7 @@ func planFrom(c *config.Config) (*plan, error) {
 		}
 		for _, v := range c.HA.VIPs[name] {
 			e.Local = append(e.Local, v.Addr)
-			p.claims = append(p.claims, claim{name, netip.PrefixFrom(v.Addr, hostBits(v.Addr))})
+			p.claims = append(p.claims, claim{name, netip.PrefixFrom(v.Addr, hostBits(v.Addr)), false})
 		}
 	}
 
@@ -151,7 +152,7 @@ func planFrom(c *config.Config) (*plan, error) {
 				} else {
 					v6 = append(v6, a)
 				}
-				p.claims = append(p.claims, claim{outName, netip.PrefixFrom(a, hostBits(a))})
+				p.claims = append(p.claims, claim{outName, netip.PrefixFrom(a, hostBits(a)), true})
 			}
 		}
 		for _, pool := range [][]netip.Addr{v4, v6} {
@@ -212,14 +213,17 @@ type gateway struct {
 	log     *slog.Logger
 	table   *conntrack.Table
 	engine  *dataplane.Engine
+	planned []claim // the addresses the active member holds
 	claimed []claim
 	stopAge chan struct{}
 }
 
 // startGateway starts the gateway in the calling thread's namespace.
 // records, if not nil, receives the table's delta records (the sync path's
-// sink).
-func startGateway(c *config.Config, log *slog.Logger, records conntrack.RecordSink) (g *gateway, err error) {
+// sink). claimNow: claim the VIPs and SNAT addresses at once (a member
+// without peers); otherwise the HA role machine claims them when this
+// member becomes active.
+func startGateway(c *config.Config, log *slog.Logger, records conntrack.RecordSink, claimNow bool) (g *gateway, err error) {
 	p, err := planFrom(c)
 	if err != nil {
 		return nil, err
@@ -241,11 +245,11 @@ func startGateway(c *config.Config, log *slog.Logger, records conntrack.RecordSi
 			g.unclaim()
 		}
 	}()
-	for _, cl := range p.claims {
-		if err := claimAddr(cl); err != nil {
+	g.planned = p.claims
+	if claimNow {
+		if err := g.claim(false); err != nil {
 			return nil, err
 		}
-		g.claimed = append(g.claimed, cl)
 	}
 	p.engine.Table = g.table
 	if g.engine, err = dataplane.New(p.engine); err != nil {
@@ -278,6 +282,47 @@ func (g *gateway) stop() error {
 	g.unclaim()
 	g.clk.Close()
 	return err
+}
+
+// claim claims the planned addresses that are not claimed yet, and with
+// announce tells the links (gratuitous ARP, unsolicited NA).
+func (g *gateway) claim(announceThem bool) error {
+	for _, cl := range g.planned {
+		if slices.Contains(g.claimed, cl) {
+			continue
+		}
+		if err := claimAddr(cl); err != nil {
+			return err
+		}
+		g.claimed = append(g.claimed, cl)
+		if announceThem {
+			if err := announce(cl.ifname, cl.prefix.Addr()); err != nil {
+				g.log.Warn("announcing a claimed address", "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// announceClaimed repeats the announcements of the claimed addresses.
+func (g *gateway) announceClaimed() {
+	for _, cl := range g.claimed {
+		if err := announce(cl.ifname, cl.prefix.Addr()); err != nil {
+			g.log.Warn("announcing a claimed address", "err", err)
+		}
+	}
+}
+
+// natAddrs returns the addresses connections are translated to (the SNAT
+// pool): the ones the kernel guard covers.
+func (g *gateway) natAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, cl := range g.planned {
+		if cl.nat {
+			out = append(out, cl.prefix.Addr())
+		}
+	}
+	return out
 }
 
 func (g *gateway) unclaim() {

@@ -65,13 +65,13 @@ func runFromFile(path string, log *slog.Logger) error {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	g, err := startGateway(cfg, log, nil) // the sync path is not wired into -config yet
+	m, err := startMember(cfg, log)
 	if err != nil {
 		return err
 	}
 	sig := <-sigs
 	log.Info("stopping", "signal", sig.String())
-	if err := g.stop(); err != nil {
+	if err := m.shutdown(); err != nil {
 		return err
 	}
 	log.Info("stopped cleanly")

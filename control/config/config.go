@@ -75,8 +75,8 @@ type Sync struct {
 	KeyFile             string    `toml:"key_file"`             // absolute path of the AEAD cluster key; empty: frames are not authenticated (warned)
 	MaxBandwidth        Bandwidth `toml:"max_bandwidth"`        // token-bucket limit on sync traffic; "0" (default) is unlimited
 	DelayedNotification Duration  `toml:"delayed_notification"` // connections younger than this are not synced; default 3s
-	HeartbeatInterval   Duration  `toml:"heartbeat_interval"`   // 10ms..10s; default 100ms
-	DeadCount           int       `toml:"dead_count"`           // heartbeats missed before a peer is dead, 2..100; default 3
+	HeartbeatInterval   Duration  `toml:"heartbeat_interval"`   // 10ms..10s; default 20ms
+	DeadCount           int       `toml:"dead_count"`           // heartbeats missed before a peer is dead, 2..100; default 5 (100 ms with the default interval)
 	MTU                 int       `toml:"mtu"`                  // sync link MTU, 1280..9000; default 1500
 }
 
@@ -227,8 +227,8 @@ func Defaults() Config {
 			Port:                8116,
 			ClusterID:           1,
 			DelayedNotification: D(3 * time.Second),
-			HeartbeatInterval:   D(100 * time.Millisecond),
-			DeadCount:           3,
+			HeartbeatInterval:   D(20 * time.Millisecond),
+			DeadCount:           5,
 			MTU:                 1500,
 		},
 		NAT: NAT{Ports: Ports(1024, 65535)},

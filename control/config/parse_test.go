@@ -299,7 +299,7 @@ func TestWarnings(t *testing.T) {
 		{"spin on a shared core", []string{"[xdp]", "[busy_poll]\nspin_when_idle = true\n\n[xdp]"}, "busy_poll.spin_when_idle", "spins on the sync worker's core"},
 		{"spin on the control plane", []string{"{ core = 1,", "{ core = 0,", "[xdp]", "[busy_poll]\nspin_when_idle = true\n\n[xdp]"}, "busy_poll.spin_when_idle", "spins on the control plane's core"},
 		{"no key file", nil, "sync.key_file", "not authenticated"},
-		{"slow failover", []string{"port = 8116", "port = 8116\nheartbeat_interval = \"5s\""}, "sync.dead_count", "noticed only after 15s"},
+		{"slow failover", []string{"port = 8116", "port = 8116\nheartbeat_interval = \"5s\""}, "sync.dead_count", "noticed only after 25s"},
 		{"snat off link", []string{`snat = ["10.77.2.100"]`, `snat = ["192.0.2.1-192.0.2.4"]`}, "nat.snat[0]", "not on the outside link of out0 (10.77.2.0/24, fd77:2::/64)"},
 		{"snat low ports", []string{`ports = "20000-59999"`, `ports = "500-59999"`}, "nat.ports", "below 1024"},
 		{"nat disabled", []string{"enabled = true", "enabled = false"}, "nat.enabled", "ignored"},

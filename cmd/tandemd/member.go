@@ -1,0 +1,374 @@
+package main
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tandem-gw/tandem/control/config"
+	"github.com/tandem-gw/tandem/control/ha"
+	"github.com/tandem-gw/tandem/internal/clock"
+	"github.com/tandem-gw/tandem/syncpath"
+	"github.com/tandem-gw/tandem/syncpath/ccp"
+)
+
+// member is a running tandemd: the gateway and, with a peer configured, the
+// sync session to it and the HA role machine that decides whether this
+// member holds the virtual and SNAT addresses. The sync worker goroutine,
+// pinned to cores.sync_worker, runs the session and the role machine;
+// everything else reads their state through atomics or asks the worker
+// through requests.
+type member struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	gw   *gateway
+	sink *syncpath.Sink // nil without a peer
+
+	peer *peerLink // nil without a peer
+	role atomic.Uint32
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// peerLink is the sync session to the peer and the role machine.
+type peerLink struct {
+	id        uint8
+	name      string
+	clk       clock.Clock
+	transport syncpath.Transport
+	session   *syncpath.Session
+	machine   *ha.Machine
+	epoch     uint32
+	requests  chan func()
+	// handover is the planned failover waiting for the sync queue to
+	// drain; its reply channel gets the outcome.
+	handover      chan error
+	handoverUntil int64
+	transitions   atomic.Uint64
+}
+
+// errHandoverTimeout: the sync queue did not drain in time.
+var errHandoverTimeout = errors.New("the sync queue did not drain within 2s: not handing over")
+
+// startMember starts the gateway and, with a peer, the sync worker.
+func startMember(cfg *config.Config, log *slog.Logger) (*member, error) {
+	m := &member{cfg: cfg, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	if len(cfg.Peers) == 0 {
+		g, err := startGateway(cfg, log, nil, true)
+		if err != nil {
+			return nil, err
+		}
+		m.gw = g
+		m.role.Store(uint32(ccp.RoleActive))
+		close(m.done)
+		return m, m.startOperator()
+	}
+	if len(cfg.Peers) > 1 {
+		return nil, fmt.Errorf("peers: %d configured; tandemd runs as one of a pair (one peer)", len(cfg.Peers))
+	}
+	var err error
+	if m.sink, err = syncpath.NewSink(1 << 18); err != nil {
+		return nil, err
+	}
+	if m.gw, err = startGateway(cfg, log, m.sink, false); err != nil {
+		return nil, err
+	}
+	if err := m.startPeer(); err != nil {
+		_ = m.gw.stop()
+		return nil, err
+	}
+	if err := installGuard(m.gw.natAddrs()); err != nil {
+		log.Warn("the kernel guard is not installed: if tandemd dies, the kernel may reset translated connections before the peer takes over", "err", err)
+	}
+	go m.syncWorker()
+	if err := m.startOperator(); err != nil {
+		_ = m.shutdown()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *member) startPeer() error {
+	c := m.cfg
+	p := c.Peers[0]
+	keys, err := clusterKeys(c, m.log)
+	if err != nil {
+		return err
+	}
+	epoch, err := nextEpoch(uint8(c.Member.ID))
+	if err != nil {
+		return err
+	}
+	port := uint16(c.Sync.Port)
+	tr, err := syncpath.ListenUDP(syncpath.UDPConfig{
+		Local: netip.AddrPortFrom(c.Sync.Address.Addr, port),
+		Peers: map[uint8]netip.AddrPort{uint8(p.ID): netip.AddrPortFrom(p.Address.Addr, port)},
+	})
+	if err != nil {
+		return err
+	}
+	hb := c.Sync.HeartbeatInterval.Duration
+	dead := hb * time.Duration(c.Sync.DeadCount)
+	delay := c.Sync.DelayedNotification.Duration
+	if delay == 0 {
+		delay = -1 // "0s": every connection is synced at once
+	}
+	clk := clock.NewReal()
+	sess, err := syncpath.New(syncpath.Config{
+		Cluster: uint16(c.Sync.ClusterID), Self: uint8(c.Member.ID), Peer: uint8(p.ID), Epoch: epoch,
+		Keys: keys, Transport: tr, Table: m.gw.table, Sink: m.sink, Clock: clk,
+		MTU: c.Sync.MTU, IPv6: c.Sync.Address.Is6(),
+		HeartbeatInterval: hb, PeerTimeout: dead, Delay: delay,
+		MaxBandwidth: int64(c.Sync.MaxBandwidth.BitsPerSecond / 8),
+		Role:         ccp.RoleNone, Priority: uint8(c.Member.Priority),
+	})
+	if err != nil {
+		tr.Close()
+		return fmt.Errorf("sync session with %s: %w", p.Name, err)
+	}
+	mach, err := ha.New(ha.Config{
+		Self: uint8(c.Member.ID), Peer: uint8(p.ID), Priority: uint8(c.Member.Priority),
+		Preempt: c.HA.Preempt, DeadAfter: dead,
+	}, clk.Now())
+	if err != nil {
+		tr.Close()
+		return err
+	}
+	m.peer = &peerLink{id: uint8(p.ID), name: p.Name, clk: clk, transport: tr, session: sess, machine: mach,
+		epoch: epoch, requests: make(chan func(), 4)}
+	sess.OnRoleClaim(mach.RoleClaim)
+	m.log.Info("sync session", "peer", p.Name, "peer_address", p.Address.Addr, "epoch", epoch,
+		"heartbeat", hb, "dead_after", dead, "delayed_notification", delay)
+	return nil
+}
+
+// syncWorker runs the sync session and the role machine on the sync core.
+func (m *member) syncWorker() {
+	defer close(m.done)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if core := m.cfg.Cores.SyncWorker; core >= 0 {
+		var set unix.CPUSet
+		set.Set(core)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			m.log.Error("pinning the sync worker", "core", core, "err", err)
+		}
+	}
+	p := m.peer
+	var lastStep int64
+	for {
+		select {
+		case <-m.stop:
+			return
+		case fn := <-p.requests:
+			fn()
+		default:
+		}
+		busy, err := p.session.Poll()
+		if err != nil {
+			if errors.Is(err, syncpath.ErrClosed) {
+				return
+			}
+			m.log.Error("sync session", "err", err)
+			time.Sleep(time.Millisecond)
+		}
+		if now := p.clk.Now(); now-lastStep >= int64(time.Millisecond) {
+			lastStep = now
+			m.step(now)
+		}
+		if !busy {
+			runtime.Gosched()
+		}
+	}
+}
+
+// input is the role machine's view of the peer now.
+func (p *peerLink) input(now int64) ha.Input {
+	ps := p.session.PeerState()
+	return ha.Input{Now: now, Peer: ha.Peer{
+		SyncHeard: ps.LastHeard, Role: ps.Role, Priority: ps.Priority,
+		Synced: ps.Status&ccp.StatusSynced != 0,
+	}}
+}
+
+// step runs the role machine once and carries out what it decides.
+// Precondition: on the sync worker.
+func (m *member) step(now int64) {
+	p := m.peer
+	in := p.input(now)
+	if p.handover != nil {
+		switch {
+		case m.sink.Len() == 0 && p.session.Idle():
+			p.handover <- p.machine.Handover(in)
+			p.handover = nil
+		case now > p.handoverUntil:
+			p.handover <- errHandoverTimeout
+			p.handover = nil
+		}
+	}
+	t, changed := p.machine.Step(in)
+	for _, c := range p.machine.Claims() {
+		p.session.SendRoleClaim(c)
+	}
+	if !changed {
+		return
+	}
+	p.transitions.Add(1)
+	start := time.Now()
+	promoted := 0
+	if t.Promote {
+		promoted = m.gw.table.PromoteOwner(p.id, uint8(m.cfg.Member.ID))
+	}
+	switch t.To {
+	case ccp.RoleActive:
+		if err := m.gw.claim(true); err != nil {
+			m.log.Error("claiming the addresses", "err", err)
+		}
+		go m.reannounce()
+	default:
+		m.gw.unclaim()
+	}
+	m.role.Store(uint32(t.To))
+	p.session.SetRole(t.To, uint8(m.cfg.Member.Priority))
+	p.session.SendHeartbeat()
+	m.log.Info("role", "from", t.From.String(), "to", t.To.String(), "reason", t.Reason,
+		"promoted", promoted, "took", time.Since(start))
+}
+
+// reannounce repeats the announcements of a takeover, for neighbours that
+// missed the first.
+func (m *member) reannounce() {
+	for _, d := range []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, time.Second} {
+		select {
+		case <-m.stop:
+			return
+		case <-time.After(d):
+		}
+		if ccp.Role(m.role.Load()) != ccp.RoleActive {
+			return
+		}
+		select {
+		case m.peer.requests <- func() {
+			if ccp.Role(m.role.Load()) == ccp.RoleActive {
+				m.gw.announceClaimed()
+			}
+		}:
+		case <-m.stop:
+			return
+		}
+	}
+}
+
+// Role returns this member's role.
+func (m *member) Role() ccp.Role { return ccp.Role(m.role.Load()) }
+
+// failover hands the active role to the peer (tandemctl failover): the
+// sync queue drains first, so that the peer holds every connection.
+func (m *member) failover() error {
+	if m.peer == nil {
+		return errors.New("no peer configured")
+	}
+	reply := make(chan error, 1)
+	select {
+	case m.peer.requests <- func() {
+		if m.peer.handover != nil {
+			reply <- errors.New("a failover is already under way")
+			return
+		}
+		m.peer.handover = reply
+		m.peer.handoverUntil = m.peer.clk.Now() + int64(2*time.Second)
+	}:
+	case <-m.done:
+		return errors.New("the sync worker has stopped")
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-m.done:
+		return errors.New("the sync worker has stopped")
+	}
+}
+
+// shutdown stops the member: the sync worker (announcing that this member
+// gives up the active role), the gateway, the addresses and the guard.
+func (m *member) shutdown() error {
+	m.stopOperator()
+	if m.peer != nil {
+		if m.Role() == ccp.RoleActive {
+			done := make(chan struct{})
+			select {
+			case m.peer.requests <- func() {
+				m.peer.session.SendRoleClaim(ccp.RoleClaim{Action: ccp.RoleReleaseActive, Priority: uint8(m.cfg.Member.Priority), Term: uint64(time.Now().UnixNano())})
+				close(done)
+			}:
+				<-done
+			case <-m.done:
+			}
+		}
+		close(m.stop)
+		<-m.done
+		m.peer.transport.Close()
+	}
+	err := m.gw.stop()
+	if m.peer != nil {
+		if gerr := removeGuard(); gerr != nil {
+			m.log.Warn("removing the kernel guard", "err", gerr)
+		}
+	}
+	return err
+}
+
+// clusterKeys loads sync.key_file; without one, frames are sealed under a
+// key derived from the cluster id alone, which authenticates nothing
+// (config validation warns): the lab's setting.
+func clusterKeys(c *config.Config, log *slog.Logger) (*ccp.Keyring, error) {
+	if c.Sync.KeyFile != "" {
+		return ccp.LoadKeyFile(c.Sync.KeyFile, func(msg string) { log.Warn(msg) })
+	}
+	k := sha256.Sum256([]byte("tandem unauthenticated cluster " + strconv.Itoa(c.Sync.ClusterID)))
+	r := ccp.NewKeyring()
+	if err := r.Add(1, ccp.AlgAES256GCM, k[:]); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// epochDir holds each member's last boot epoch, so that a restart within
+// the same second still gets a greater one (an epoch must never repeat
+// under the same keys: it is part of the AEAD nonce).
+var epochDir = "/run/tandem"
+
+var epochMu sync.Mutex
+
+// nextEpoch returns max(now in seconds, last epoch + 1) and records it.
+func nextEpoch(id uint8) (uint32, error) {
+	epochMu.Lock()
+	defer epochMu.Unlock()
+	e := uint32(time.Now().Unix())
+	path := filepath.Join(epochDir, fmt.Sprintf("epoch-member%d", id))
+	if b, err := os.ReadFile(path); err == nil {
+		if last, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil && uint32(last) >= e {
+			e = uint32(last) + 1
+		}
+	}
+	if err := os.MkdirAll(epochDir, 0o700); err != nil {
+		return 0, fmt.Errorf("boot epoch: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(strconv.FormatUint(uint64(e), 10)+"\n"), 0o600); err != nil {
+		return 0, fmt.Errorf("boot epoch: %w", err)
+	}
+	return e, nil
+}
