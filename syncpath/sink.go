@@ -64,6 +64,9 @@ func (s *Sink) drain(out []conntrack.Record) int { return s.r.DequeueBatch(out) 
 // Len returns the records waiting in the ring (a hint).
 func (s *Sink) Len() int { return s.r.Len() }
 
+// Cap returns the ring's capacity.
+func (s *Sink) Cap() int { return s.r.Cap() }
+
 // Overflow returns how many records were dropped because the ring was full,
 // and how many of them were deletes.
 func (s *Sink) Overflow() (records, deletes uint64) {
