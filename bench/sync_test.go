@@ -256,7 +256,7 @@ func (sp *syncPair) generate(b *testing.B, st *syncTransports, first, n int, rat
 				if rate > 0 && target <= i {
 					time.Sleep(time.Duration(float64(i-target+1)/rate*1e9) + 20*time.Microsecond)
 				} else {
-					runtime.Gosched()
+					time.Sleep(20 * time.Microsecond) // the sink is full: let the sync workers run
 				}
 				continue
 			}
@@ -301,6 +301,12 @@ func (sp *syncPair) generate(b *testing.B, st *syncTransports, first, n int, rat
 		b.Fatal(genErr)
 	}
 	c := sp.sa.Counters()
+	if os.Getenv("SYNC_DEBUG") != "" {
+		b.Logf("rate %.0f/s; active %+v; backup %+v", float64(n)/last.Seconds(), c, sp.sb.Counters())
+		if st.x1 != nil {
+			b.Logf("transports: %+v / %+v", st.x1.Stats(), st.t2.(*syncpath.XSKTransport).Stats())
+		}
+	}
 	run.rate = float64(n) / last.Seconds()
 	run.bytes = st.bytesSent(c) - bytes0
 	run.recs = c.RecordsSent - c0.RecordsSent

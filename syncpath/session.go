@@ -49,8 +49,12 @@ type Session struct {
 	txBuf   []byte // sealing scratch, cap maxFrame
 	drain   []conntrack.Record
 	rec     conntrack.Record // decoding scratch
-	ack     ccp.Ack          // decoding scratch
-	nacks   ccp.Ack          // encoding scratch
+	// a received frame's records and their keys, decoded before they
+	// are applied
+	applyBuf  []conntrack.Record
+	applyKeys []conntrack.Key
+	ack       ccp.Ack // decoding scratch
+	nacks     ccp.Ack // encoding scratch
 
 	// sender: the coalescing queue (and full-sync changelog) and the window
 	co      *coalescer
@@ -59,10 +63,14 @@ type Session struct {
 	relNow  int64  // session clock time of the current release, for lag
 	slots   []slot // Window slots; DataSeq s lives in slots[s%Window]
 	base    uint64 // lowest unacked DataSeq
-	next    uint64 // next DataSeq to assign
-	lastHB  int64  // when the last heartbeat was sent
-	fs      fullSync
-	rangeFn func(conntrack.Record) bool
+	// progressAt is when the cumulative ack last advanced: the timeout of
+	// the frames in flight runs from it (RFC 6298 5.3), so frames queued
+	// behind a busy receiver are not resent while its acks still advance.
+	progressAt int64
+	next       uint64 // next DataSeq to assign
+	lastHB     int64  // when the last heartbeat was sent
+	fs         fullSync
+	rangeFn    func(conntrack.Record) bool
 
 	// receiver: the peer's stream
 	peerEpoch    uint32
@@ -531,6 +539,7 @@ func (s *Session) handleCumAck(cum uint64, now int64) {
 		s.markAcked(&s.slots[q%uint64(len(s.slots))], now)
 	}
 	s.base = cum + 1
+	s.progressAt = now
 	if s.fs.doneSeq != 0 && s.base > s.fs.doneSeq {
 		s.fs.doneSeq = 0
 		s.cnt.fsSent.Add(1)
@@ -575,11 +584,15 @@ func (s *Session) handleNacks(cum uint64, ranges []ccp.NackRange, now int64) {
 
 // retransmitTimedOut resends the frames unacked for RetransmitTimeout,
 // doubling the timeout of a frame at each try (up to 32 times), so a peer
-// that stopped acking is not flooded with the whole window.
+// that stopped acking is not flooded with the whole window. The timeout
+// counts from the frame's last transmission or the last advance of the
+// cumulative ack, whichever is later: a receiver whose acks advance is
+// working through its queue, and a frame it lost shows as a gap that it
+// nacks; the timeout is for lost tails and lost acks.
 func (s *Session) retransmitTimedOut(now int64) {
 	for q := s.base; q < s.next; q++ {
 		sl := &s.slots[q%uint64(len(s.slots))]
-		if !sl.acked && now-sl.sentAt >= int64(s.cfg.RetransmitTimeout)<<sl.tries && s.bw.ok() {
+		if !sl.acked && now-max(sl.sentAt, s.progressAt) >= int64(s.cfg.RetransmitTimeout)<<sl.tries && s.bw.ok() {
 			sl.tries = min(sl.tries+1, 5)
 			s.transmit(sl, now, true)
 			s.cnt.rtoRetransmits.Add(1)
@@ -655,8 +668,13 @@ func (s *Session) handle(b []byte, now int64) {
 		if s.knobs.noFullSync {
 			return
 		}
-		if (s.fs.active || s.fs.doneSeq != 0) && (s.fs.session == req.Session || s.fs.start >= s.peerEpochAt) {
-			return // a snapshot begun since the peer's restart is on its way
+		// A repeat of the request being served, or a restarted peer's
+		// request when a snapshot begun since its restart is on its way,
+		// changes nothing. A peer that lost the stream (ReasonWindow)
+		// has dropped the snapshot in flight too: it waits for a first
+		// chunk that will not come again, so that one starts anew.
+		if (s.fs.active || s.fs.doneSeq != 0) && (s.fs.session == req.Session || s.fs.start >= s.peerEpochAt && req.Reason != ccp.ReasonWindow) {
+			return
 		}
 		s.startFullSync(now, req.Session)
 	case ccp.OpRole:
@@ -872,37 +890,48 @@ func (s *Session) finishSession(now int64) {
 	s.haveSession, s.collecting = false, false
 }
 
-// applyRecords applies the records of a DELTA or FULLSYNC_CHUNK frame.
+// applyRecords applies the records of a DELTA or FULLSYNC_CHUNK frame. It
+// decodes the whole frame first and prefetches the table's index entries
+// of every key (conntrack.Table.Prefetch), so that the cache misses of the
+// frame's records overlap instead of queueing one behind the other in
+// Apply. A record that does not decode ends the frame: the ones before it
+// are applied.
 func (s *Session) applyRecords(f *ccp.Frame, snapshot bool) {
 	rr, err := f.Records()
 	if err != nil {
 		s.cnt.malformed.Add(1)
 		return
 	}
+	recs, keys := s.applyBuf[:0], s.applyKeys[:0]
 	for {
 		ok, err := rr.Next(&s.rec)
 		if err != nil {
 			s.cnt.malformed.Add(1)
-			return
+			break
 		}
 		if !ok {
-			return
+			break
 		}
-		s.cnt.recordsReceived.Add(1)
+		recs = append(recs, s.rec) // grows to the most records a frame holds, then reused
+		keys = append(keys, s.rec.Key)
+	}
+	s.applyBuf, s.applyKeys = recs, keys
+	s.cfg.Table.Prefetch(keys)
+	var res [4]uint64 // by ApplyResult
+	for i := range recs {
+		r := &recs[i]
 		if snapshot {
-			s.seen[s.rec.Key] = struct{}{}
+			s.seen[r.Key] = struct{}{}
 		}
-		switch s.cfg.Table.Apply(s.rec) {
-		case conntrack.Applied:
-			s.cnt.applied.Add(1)
-		case conntrack.ApplyStale:
-			s.cnt.stale.Add(1)
-		case conntrack.ApplyConflict:
-			s.cnt.conflict.Add(1)
-		case conntrack.ApplyFull:
-			s.cnt.full.Add(1)
+		if a := s.cfg.Table.Apply(*r); int(a) < len(res) {
+			res[a]++
 		}
 	}
+	s.cnt.recordsReceived.Add(uint64(len(recs)))
+	s.cnt.applied.Add(res[conntrack.Applied])
+	s.cnt.stale.Add(res[conntrack.ApplyStale])
+	s.cnt.conflict.Add(res[conntrack.ApplyConflict])
+	s.cnt.full.Add(res[conntrack.ApplyFull])
 }
 
 // receiverTimers repeats a pending full-sync request and turns a gap that

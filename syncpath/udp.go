@@ -7,7 +7,10 @@ import (
 	"net/netip"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // UDPConfig configures a UDPTransport.
@@ -22,13 +25,21 @@ type UDPConfig struct {
 }
 
 // UDPTransport is the kernel UDP socket transport, for machines (and lab
-// namespaces) without AF_XDP on the sync interface. Receive reads one
-// datagram per call; batching with recvmmsg is left for later.
+// namespaces) without AF_XDP on the sync interface. Receive waits for one
+// datagram, then takes those already queued without waiting, one recvfrom
+// each (recvmmsg is left for later).
 type UDPTransport struct {
 	conn   *net.UDPConn
+	raw    syscall.RawConn
 	peers  [256]netip.AddrPort
 	poll   time.Duration
 	closed atomic.Bool
+
+	// the non-blocking read Receive makes after the first datagram: made
+	// once, so that calling it allocates nothing
+	more    func(fd uintptr) bool
+	moreBuf []byte
+	moreN   int
 }
 
 var _ Transport = (*UDPTransport)(nil)
@@ -40,6 +51,18 @@ func ListenUDP(cfg UDPConfig) (*UDPTransport, error) {
 		return nil, fmt.Errorf("binding sync socket to %v: %w", cfg.Local, err)
 	}
 	t := &UDPTransport{conn: c, poll: cfg.Poll}
+	if t.raw, err = c.SyscallConn(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("sync socket on %v: %w", cfg.Local, err)
+	}
+	t.more = func(fd uintptr) bool {
+		n, err := unix.Read(int(fd), t.moreBuf) // the socket is non-blocking (Go sets O_NONBLOCK)
+		if err != nil {
+			n = -1
+		}
+		t.moreN = n
+		return true // never wait for readiness
+	}
 	if t.poll <= 0 {
 		t.poll = time.Millisecond
 	}
@@ -96,7 +119,17 @@ func (t *UDPTransport) Receive(bufs [][]byte, sizes []int) (int, error) {
 		return 0, fmt.Errorf("receiving on sync socket: %w", err)
 	}
 	sizes[0] = n
-	return 1, nil
+	got := 1
+	for got < len(bufs) {
+		t.moreBuf = bufs[got]
+		if err := t.raw.Read(t.more); err != nil || t.moreN < 0 {
+			break
+		}
+		sizes[got] = min(t.moreN, len(bufs[got]))
+		got++
+	}
+	t.moreBuf = nil
+	return got, nil
 }
 
 // Close implements Transport.
