@@ -130,13 +130,18 @@ func benchKeys(b *testing.B) *ccp.Keyring {
 	return r
 }
 
+// benchTimeouts keeps the benchmarks' UDP connections for an hour.
+func benchTimeouts() conntrack.Timeouts {
+	to := conntrack.DefaultTimeouts()
+	to.UDP, to.UDPStream = time.Hour, time.Hour
+	return to
+}
+
 // startSyncPair starts the two sessions on st with tables of capacity
 // entries and waits until the backup has taken its (empty) first full sync.
 // sinkWrap, when not nil, wraps the sink the active table emits into.
 func startSyncPair(b *testing.B, st *syncTransports, mtu, capacity int, sinkWrap func(*syncpath.Sink) conntrack.RecordSink) *syncPair {
 	sp := &syncPair{clk: clock.NewCoarse(time.Millisecond), errs: make(chan error, 2)}
-	to := conntrack.DefaultTimeouts()
-	to.UDP, to.UDPStream = time.Hour, time.Hour
 	var err error
 	if sp.sink, err = syncpath.NewSink(1 << 18); err != nil {
 		b.Fatal(err)
@@ -145,10 +150,19 @@ func startSyncPair(b *testing.B, st *syncTransports, mtu, capacity int, sinkWrap
 	if sinkWrap != nil {
 		rs = sinkWrap(sp.sink)
 	}
-	if sp.active, err = conntrack.New(conntrack.Config{MaxEntries: capacity, Self: 1, Clock: sp.clk, Timeouts: to, Records: rs}); err != nil {
+	if sp.active, err = conntrack.New(conntrack.Config{MaxEntries: capacity, Self: 1, Clock: sp.clk, Timeouts: benchTimeouts(), Records: rs}); err != nil {
 		b.Fatal(err)
 	}
-	if sp.backup, err = conntrack.New(conntrack.Config{MaxEntries: capacity, Self: 2, Clock: sp.clk, Timeouts: to}); err != nil {
+	sp.startSessions(b, st, mtu, capacity)
+	sp.waitSynced(b, st, 5*time.Second)
+	return sp
+}
+
+// startSessions creates the backup's table and both sessions (sp.active
+// and sp.sink are set) and starts their sync workers.
+func (sp *syncPair) startSessions(b *testing.B, st *syncTransports, mtu, capacity int) {
+	var err error
+	if sp.backup, err = conntrack.New(conntrack.Config{MaxEntries: capacity, Self: 2, Clock: sp.clk, Timeouts: benchTimeouts()}); err != nil {
 		b.Fatal(err)
 	}
 	keys := benchKeys(b)
@@ -181,16 +195,20 @@ func startSyncPair(b *testing.B, st *syncTransports, mtu, capacity int, sinkWrap
 	run(sp.sa, syncCPU)
 	run(sp.sb, backupCPU())
 	b.Cleanup(sp.stop)
-	for deadline := time.Now().Add(5 * time.Second); !sp.sb.Synced() || !sp.sa.Synced(); time.Sleep(time.Millisecond) {
+}
+
+// waitSynced waits until each session holds a full copy of the other's
+// table (its first full sync is done).
+func (sp *syncPair) waitSynced(b *testing.B, st *syncTransports, limit time.Duration) {
+	for deadline := time.Now().Add(limit); !sp.sb.Synced() || !sp.sa.Synced(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			var xs [2]any
 			if st.x1 != nil {
 				xs[0], xs[1] = st.x1.Stats(), st.t2.(*syncpath.XSKTransport).Stats()
 			}
-			b.Fatalf("the sessions did not start: active %+v, backup %+v; transports %+v", sp.sa.Counters(), sp.sb.Counters(), xs)
+			b.Fatalf("the sessions did not sync: active %+v, backup %+v; transports %+v", sp.sa.Counters(), sp.sb.Counters(), xs)
 		}
 	}
-	return sp
 }
 
 func (sp *syncPair) stop() {
