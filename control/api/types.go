@@ -67,6 +67,7 @@ type Member struct {
 // from when its oldest record left the sink to its acknowledgement.
 type Lag struct {
 	Count uint64   `json:"count"` // frames measured
+	Sum   Duration `json:"sum"`   // of their lags
 	P50   Duration `json:"p50"`
 	P99   Duration `json:"p99"`
 	Max   Duration `json:"max"`

@@ -113,7 +113,7 @@ func New() (*Fake, error) {
 			FullSyncsStarted: 1, FullSyncsSent: 1, FullSyncNanos: uint64(664 * time.Millisecond),
 			PeerAlive: true, RTT: int64(180 * time.Microsecond),
 		},
-		Lag:            api.Lag{Count: 1150, P50: 300 * time.Microsecond, P99: 2 * time.Millisecond, Max: 9 * time.Millisecond},
+		Lag:            api.Lag{Count: 1150, Sum: 1150 * 500 * time.Microsecond, P50: 300 * time.Microsecond, P99: 2 * time.Millisecond, Max: 9 * time.Millisecond},
 		BandwidthLimit: 800e6,
 	}}
 	f.Socks = []api.Socket{
