@@ -51,10 +51,20 @@ type fixture struct {
 	stable int
 	parts  [2]churnPart
 	stores [3]store
-	curs   [3][2]int // churn cursor per store per partition
-	batch  [2][opBlock]Key
-	batch2 [2][opBlock]Key
-	hits   [2][opBlock]Hit
+	w      [2]worker // per goroutine
+}
+
+// worker is one benchmark goroutine's mutable state, padded so that the
+// two goroutines never write the same cache line: a cursor line bouncing
+// between the cores on every operation would cost the faster store the
+// most, and is no part of what is measured.
+type worker struct {
+	_      [64]byte
+	curs   [3]int // churn cursor per store
+	batch  [opBlock]Key
+	batch2 [opBlock]Key
+	hits   [opBlock]Hit
+	_      [64]byte
 }
 
 // opBlock is how many operations a benchmark op function does per call:
@@ -208,11 +218,11 @@ func getFixture(b *testing.B, name string, n int) *fixture {
 // in store s: one insert and one delete.
 func (f *fixture) churnOp(si, p int) {
 	part := &f.parts[p]
-	c := f.curs[si][p]
+	c := f.w[p].curs[si]
 	s := f.stores[si]
 	s.insert(part.idx[(c+part.present)%part.live])
 	s.del(part.idx[c%part.live])
-	f.curs[si][p] = c + 1
+	f.w[p].curs[si] = c + 1
 }
 
 // benchOp does operations i..i+n-1 (n <= opBlock) of goroutine g on store
@@ -226,9 +236,9 @@ func hitIndex(f *fixture, g, i int) int { return f.order[(i+g*7919)%len(f.order)
 func opLookupHit(f *fixture, si, g, i, n int) {
 	if ts, ok := f.stores[si].(*tableStore); ok {
 		for j := 0; j < n; j++ {
-			f.batch[g][j] = f.keys[hitIndex(f, g, i+j)]
+			f.w[g].batch[j] = f.keys[hitIndex(f, g, i+j)]
 		}
-		if ts.tb.LookupBatch(f.batch[g][:n], f.hits[g][:n]) != n {
+		if ts.tb.LookupBatch(f.w[g].batch[:n], f.w[g].hits[:n]) != n {
 			panic("hit key missing")
 		}
 		return
@@ -254,9 +264,9 @@ func opLookupMiss(f *fixture, si, g, i, n int) {
 	switch s := f.stores[si].(type) {
 	case *tableStore:
 		for j := 0; j < n; j++ {
-			f.batch[g][j] = f.miss[missIndex(f, g, i+j)]
+			f.w[g].batch[j] = f.miss[missIndex(f, g, i+j)]
 		}
-		found = s.tb.LookupBatch(f.batch[g][:n], f.hits[g][:n])
+		found = s.tb.LookupBatch(f.w[g].batch[:n], f.w[g].hits[:n])
 	case *syncMapStore:
 		for j := 0; j < n; j++ {
 			if _, ok := s.m.Load(f.missB[missIndex(f, g, i+j)]); ok {
@@ -284,13 +294,13 @@ func opLookupMiss(f *fixture, si, g, i, n int) {
 func opChurn(f *fixture, si, g, i, n int) {
 	if ts, ok := f.stores[si].(*tableStore); ok {
 		part := &f.parts[g]
-		c := f.curs[si][g]
+		c := f.w[g].curs[si]
 		for j := 0; j < n; j++ {
-			f.batch[g][j] = f.keys[part.idx[(c+j+part.present)%part.live]]
-			f.batch2[g][j] = f.keys[part.idx[(c+j)%part.live]]
+			f.w[g].batch[j] = f.keys[part.idx[(c+j+part.present)%part.live]]
+			f.w[g].batch2[j] = f.keys[part.idx[(c+j)%part.live]]
 		}
-		ts.tb.Prefetch(f.batch[g][:n])
-		ts.tb.Prefetch(f.batch2[g][:n])
+		ts.tb.Prefetch(f.w[g].batch[:n])
+		ts.tb.Prefetch(f.w[g].batch2[:n])
 	}
 	for j := 0; j < n; j++ {
 		f.churnOp(si, g)
@@ -314,14 +324,14 @@ func opMix(f *fixture, si, g, i, n int) {
 			continue
 		}
 		if batched {
-			f.batch[g][m] = f.keys[hitIndex(f, g, i+j)]
+			f.w[g].batch[m] = f.keys[hitIndex(f, g, i+j)]
 			m++
 		} else {
 			f.stores[si].lookup(hitIndex(f, g, i+j))
 		}
 	}
 	if batched {
-		ts.tb.LookupBatch(f.batch[g][:m], f.hits[g][:m])
+		ts.tb.LookupBatch(f.w[g].batch[:m], f.w[g].hits[:m])
 	}
 }
 
