@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,7 +38,8 @@ func (g *gatedSink) Enqueue(r conntrack.Record) bool {
 // AF_XDP transport, at MTU 9000 and 1500, while gw1's forwarding engine
 // (dataplane.Engine, conntrack and SNAT, on CPU 1 like the active's sync
 // worker) forwards client → server traffic from tools/xdpgen (on CPU 0,
-// 1024 flows of 64-byte UDP through the lab's LAN bridge).
+// 1024 flows of 64-byte UDP through the lab's LAN bridge, offered at 200K
+// frames/s, SYNC_FWD_PPS to change it).
 //
 // The active's table (the engine's) is filled with 1M UDP connections by
 // conntrack Track before the sessions exist. Then both sessions start: the
@@ -81,10 +84,15 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 		}
 	}
 	gate.open.Store(true)
+	sp.newBackupTable(b, capacity)
 
-	fwd := startSyncForwarding(b, l, sp.active)
-	defer fwd.stop()
-	before := fwd.rate(500 * time.Millisecond)
+	var fwd *syncForwarding
+	before := 0.0
+	if os.Getenv("SYNC_NO_FWD") == "" { // for experiments on the sync path alone
+		fwd = startSyncForwarding(b, l, sp.active)
+		defer fwd.stop()
+		before = fwd.rate(500 * time.Millisecond)
+	}
 
 	start := time.Now()
 	fwd0 := fwd.forwarded()
@@ -97,7 +105,7 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	}
 	doneAt := time.Since(start)
 	fwdDuring := float64(fwd.forwarded()-fwd0) / doneAt.Seconds()
-	if !fwd.sending() {
+	if fwd != nil && !fwd.sending() {
 		b.Errorf("the sender stopped before the full sync ended: fwd-pps-during is not measured over all of it")
 	}
 	consistent := doneAt
@@ -114,8 +122,12 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 		time.Sleep(time.Millisecond)
 	}
 	c := sp.sb.Counters()
+	if os.Getenv("SYNC_DEBUG") != "" {
+		st, _ := xs.t2.(*syncpath.XSKTransport).SocketStats()
+		b.Logf("active %+v\nbackup %+v\nbackup socket %+v\ntransports %+v / %+v", sp.sa.Counters(), c, st, xs.x1.Stats(), xs.t2.(*syncpath.XSKTransport).Stats())
+	}
 	sp.stop()
-	if fwdDuring < 0.1*before || before < 1e5 {
+	if fwd != nil && (fwdDuring < 0.1*before || before < 1e5) {
 		st, _ := fwd.e.SocketStats()
 		b.Logf("the engine forwarded little: counters %v; sockets %+v", fwd.counters(), st)
 	}
@@ -125,6 +137,7 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	b.ReportMetric(fwdDuring, "fwd-pps-during")
 	b.ReportMetric(before, "fwd-pps-before")
 	b.ReportMetric(fwdDuring/before, "fwd-ratio")
+	b.ReportMetric(fwdOffered(), "fwd-pps-offered")
 	b.Logf("mtu %d: %d connections, consistent backup after %.1f ms (snapshot done at %.1f ms, backup's figure %.1f ms); forwarding %.0f pps during, %.0f before; cpus: sender %d, engine worker and active sync %d, backup sync %d",
 		mtu, conns, float64(consistent)/1e6, float64(doneAt)/1e6, float64(c.FullSyncRecvNanos)/1e6, fwdDuring, before, senderCPU, syncCPU, backupCPU())
 }
@@ -138,6 +151,16 @@ type syncForwarding struct {
 	done     chan error
 	active   atomic.Bool
 	stopSend func()
+}
+
+// fwdOffered is the rate the sender offers the engine: 200K frames/s, or
+// SYNC_FWD_PPS. Flat out, the sender alone would take CPU 0, where the
+// backup's sync worker runs.
+func fwdOffered() float64 {
+	if v, err := strconv.ParseFloat(os.Getenv("SYNC_FWD_PPS"), 64); err == nil && v > 0 {
+		return v
+	}
+	return 200e3
 }
 
 // startSyncForwarding starts the engine on gw1 with table, and a sender in
@@ -170,7 +193,7 @@ func startSyncForwarding(b *testing.B, l *lab.Lab, table *conntrack.Table) *sync
 			Outside:  dataplane.Interface{Name: lab.IfOutside, Addr4: lab.GW1Outside},
 			Queues:   1,
 			Cores:    []int{syncCPU},
-			RingSize: 4096, FramesPerWorker: 16384, SpinWhenIdle: true,
+			RingSize: 4096, FramesPerWorker: 16384,
 			Local:  []netip.Addr{lab.GW1Inside, lab.GW1Outside},
 			Policy: dataplane.Policy{AllowFromInside: true, AllowRelated: true, SNAT: 0, SNAT6: -1},
 			Table:  table,
@@ -198,15 +221,21 @@ func startSyncForwarding(b *testing.B, l *lab.Lab, table *conntrack.Table) *sync
 				return err
 			}
 			defer s.Close()
-			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+			start, sent := time.Now(), 0.0
+			for time.Since(start) < time.Minute {
 				select {
 				case <-stop:
 					return nil
 				default:
 				}
-				if _, err := s.Send(1 << 14); err != nil {
+				if sent > time.Since(start).Seconds()*fwdOffered() {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				if _, err := s.Send(2048); err != nil {
 					return err
 				}
+				sent += 2048
 			}
 			return nil
 		})
@@ -238,7 +267,12 @@ func (f *syncForwarding) counters() []string {
 	return all
 }
 
-func (f *syncForwarding) forwarded() uint64 { return f.e.Counters()[dataplane.CountForwarded] }
+func (f *syncForwarding) forwarded() uint64 {
+	if f == nil {
+		return 0
+	}
+	return f.e.Counters()[dataplane.CountForwarded]
+}
 
 // sending reports whether the sender is still sending.
 func (f *syncForwarding) sending() bool { return f.active.Load() }

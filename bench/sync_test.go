@@ -158,12 +158,21 @@ func startSyncPair(b *testing.B, st *syncTransports, mtu, capacity int, sinkWrap
 	return sp
 }
 
-// startSessions creates the backup's table and both sessions (sp.active
-// and sp.sink are set) and starts their sync workers.
-func (sp *syncPair) startSessions(b *testing.B, st *syncTransports, mtu, capacity int) {
+// newBackupTable gives the backup an empty table.
+func (sp *syncPair) newBackupTable(b *testing.B, capacity int) {
 	var err error
 	if sp.backup, err = conntrack.New(conntrack.Config{MaxEntries: capacity, Self: 2, Clock: sp.clk, Timeouts: benchTimeouts()}); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// startSessions creates both sessions (sp.active and sp.sink are set, and
+// sp.backup unless it is nil: then an empty table of capacity entries) and
+// starts their sync workers.
+func (sp *syncPair) startSessions(b *testing.B, st *syncTransports, mtu, capacity int) {
+	var err error
+	if sp.backup == nil {
+		sp.newBackupTable(b, capacity)
 	}
 	keys := benchKeys(b)
 	epoch := uint32(time.Now().Unix()) + syncEpoch.Add(1)

@@ -97,8 +97,15 @@ type Session struct {
 	// it began), collected for the sweep at its end. Chunks of a snapshot
 	// may arrive before its first chunk, so collecting starts with the
 	// first chunk of a session to arrive, whatever its index.
-	seen        map[conntrack.Key]struct{}
-	collecting  bool
+	seen       map[conntrack.Key]struct{}
+	collecting bool
+	// sweepAll: the table held entries when collecting began, so the
+	// sweep walks it against seen. Otherwise seen stays empty and the
+	// sweep looks at suspect alone: keys applied during the collection
+	// from records that are not fresh (older than the snapshot), which no
+	// fresh record has covered since.
+	sweepAll    bool
+	suspect     map[conntrack.Key]struct{}
 	seenSession uint32
 	seenFrom    uint64 // lowest DataSeq of a chunk of seenSession: deltas above it are newer than the snapshot
 	doneSeq     uint64 // DataSeq of the last FULLSYNC_DONE received, 0: none pending
@@ -134,9 +141,14 @@ type fullSync struct {
 	walkDone  bool
 	carry     conntrack.Record
 	haveCarry bool
-	full      bool   // the chunk being packed is full
-	tnow      int64  // table time of the chunk being packed
-	doneSeq   uint64 // DataSeq of DONE, until acked
+	// digest sums conntrack.RecordDigest over every live entry the walk
+	// visited: the table's Digest as walked, without a second walk of
+	// the whole table at the end (equal to Table.Digest when nothing
+	// changed meanwhile)
+	digest  uint64
+	full    bool   // the chunk being packed is full
+	tnow    int64  // table time of the chunk being packed
+	doneSeq uint64 // DataSeq of DONE, until acked
 }
 
 // New returns a session; nothing is sent until the first Poll. A session
@@ -180,7 +192,10 @@ func New(cfg Config) (*Session, error) {
 		s.slots[i].buf = make([]byte, 0, maxFrame)
 		s.slots[i].acked = true
 	}
-	s.rangeFn = s.addChunkRecord
+	s.rangeFn = func(r conntrack.Record) bool {
+		s.fs.digest += conntrack.RecordDigest(&r) // every live entry the walk visits, once
+		return s.addChunkRecord(r)
+	}
 	if cfg.Delay > 0 {
 		s.dl = newDelayer(int64(cfg.Delay))
 	}
@@ -499,8 +514,7 @@ func (s *Session) pumpFullSync(now int64) {
 		}
 		sl, seq := s.newSlot()
 		if fs.walkDone && !fs.haveCarry {
-			sum, _ := s.cfg.Table.Digest()
-			done := ccp.FullSyncDone{Session: fs.session, Chunks: fs.index, Records: fs.records, Digest: sum}
+			done := ccp.FullSyncDone{Session: fs.session, Chunks: fs.index, Records: fs.records, Digest: fs.digest}
 			h := ccp.Header{Op: ccp.OpFullSyncDone, Target: s.cfg.Peer, DataSeq: seq}
 			sl.buf = done.Append(ccp.AppendHeader(sl.buf[:0], &h))
 			sl.n = len(sl.buf)
@@ -516,7 +530,7 @@ func (s *Session) pumpFullSync(now int64) {
 		fs.full = false
 		if fs.haveCarry {
 			fs.haveCarry = false
-			s.rangeFn(fs.carry)
+			s.addChunkRecord(fs.carry) // visited (and summed) by the walk already
 		}
 		for !fs.full && !fs.walkDone {
 			fs.cursor, fs.walkDone = s.cfg.Table.RangeFrom(fs.cursor, s.cfg.ChunkSlots, s.rangeFn)
@@ -589,16 +603,30 @@ func (s *Session) handleNacks(cum uint64, ranges []ccp.NackRange, now int64) {
 // cumulative ack, whichever is later: a receiver whose acks advance is
 // working through its queue, and a frame it lost shows as a gap that it
 // nacks; the timeout is for lost tails and lost acks.
+//
+// At most rtoBurst frames are resent per timeout, and the timeout then
+// starts again for the rest: frames sent together time out together, and
+// resending a whole window to a receiver that is only slow (descheduled,
+// its queue full) doubles its work and overflows its queue. The frames it
+// did lose show as gaps above the resent ones, which it nacks.
 func (s *Session) retransmitTimedOut(now int64) {
-	for q := s.base; q < s.next; q++ {
+	sent := 0
+	for q := s.base; q < s.next && sent < rtoBurst; q++ {
 		sl := &s.slots[q%uint64(len(s.slots))]
 		if !sl.acked && now-max(sl.sentAt, s.progressAt) >= int64(s.cfg.RetransmitTimeout)<<sl.tries && s.bw.ok() {
 			sl.tries = min(sl.tries+1, 5)
 			s.transmit(sl, now, true)
 			s.cnt.rtoRetransmits.Add(1)
+			sent++
 		}
 	}
+	if sent == rtoBurst {
+		s.progressAt = now
+	}
 }
+
+// rtoBurst bounds the frames one retransmission timeout resends.
+const rtoBurst = 64
 
 // ---- receiving ----
 
@@ -852,10 +880,16 @@ func (s *Session) beginSession(d uint64, session uint32, now int64) {
 func (s *Session) collect(session uint32, d uint64) {
 	if !s.collecting || s.seenSession != session {
 		if s.seen == nil {
-			s.seen = make(map[conntrack.Key]struct{})
+			s.seen, s.suspect = make(map[conntrack.Key]struct{}), make(map[conntrack.Key]struct{})
 		}
 		clear(s.seen)
+		clear(s.suspect)
 		s.collecting, s.seenSession, s.seenFrom = true, session, d
+		// An empty table holds nothing the snapshot could leave stale
+		// but what is applied from here on without being fresh: those
+		// keys alone are tracked (suspect), instead of every key the
+		// snapshot brings (seen) and a walk of the whole table at its end.
+		s.sweepAll = s.cfg.Table.Len() > 0
 	}
 	s.seenFrom = min(s.seenFrom, d)
 }
@@ -869,14 +903,22 @@ func (s *Session) finishSession(now int64) {
 	if !s.knobs.noSweep && s.collecting && s.seenSession == s.curSession {
 		stale := s.staleBuf[:0]
 		peer := s.cfg.Peer
-		s.cfg.Table.Range(func(r conntrack.Record) bool {
-			if r.Owner == peer {
-				if _, ok := s.seen[r.Key]; !ok {
+		if s.sweepAll {
+			s.cfg.Table.Range(func(r conntrack.Record) bool {
+				if r.Owner == peer {
+					if _, ok := s.seen[r.Key]; !ok {
+						stale = append(stale, r)
+					}
+				}
+				return true
+			})
+		} else {
+			for k := range s.suspect {
+				if r, ok := s.cfg.Table.Get(k); ok && r.Owner == peer {
 					stale = append(stale, r)
 				}
 			}
-			return true
-		})
+		}
 		for i := range stale {
 			r := stale[i]
 			r.Op, r.Version, r.Timeout = conntrack.OpDelete, r.Version+1, 0
@@ -887,6 +929,7 @@ func (s *Session) finishSession(now int64) {
 		s.staleBuf = stale[:0]
 	}
 	clear(s.seen)
+	clear(s.suspect)
 	s.haveSession, s.collecting = false, false
 }
 
@@ -896,7 +939,7 @@ func (s *Session) finishSession(now int64) {
 // frame's records overlap instead of queueing one behind the other in
 // Apply. A record that does not decode ends the frame: the ones before it
 // are applied.
-func (s *Session) applyRecords(f *ccp.Frame, snapshot bool) {
+func (s *Session) applyRecords(f *ccp.Frame, fresh bool) {
 	rr, err := f.Records()
 	if err != nil {
 		s.cnt.malformed.Add(1)
@@ -920,11 +963,19 @@ func (s *Session) applyRecords(f *ccp.Frame, snapshot bool) {
 	var res [4]uint64 // by ApplyResult
 	for i := range recs {
 		r := &recs[i]
-		if snapshot {
+		switch {
+		case !s.collecting:
+		case fresh && s.sweepAll:
 			s.seen[r.Key] = struct{}{}
+		case fresh && len(s.suspect) > 0:
+			delete(s.suspect, r.Key)
 		}
-		if a := s.cfg.Table.Apply(*r); int(a) < len(res) {
+		a := s.cfg.Table.Apply(*r)
+		if int(a) < len(res) {
 			res[a]++
+		}
+		if s.collecting && !fresh && !s.sweepAll && a == conntrack.Applied {
+			s.suspect[r.Key] = struct{}{}
 		}
 	}
 	s.cnt.recordsReceived.Add(uint64(len(recs)))

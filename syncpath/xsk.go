@@ -62,9 +62,16 @@ type XSKConfig struct {
 	// Poll is how long Receive waits for a frame when none is there
 	// (default 1ms, like UDPTransport; negative: never wait).
 	Poll time.Duration
-	// Frames is the number of UMEM frames (a power of two, default 4096):
-	// half receive, half transmit.
-	Frames uint32
+	// RxFrames is the number of UMEM frames (4096 bytes each) given to
+	// the kernel for receiving, and the size of the rx and fill rings (a
+	// power of two). The default holds two retransmit windows (1024
+	// frames each) of datagrams at the MTU: 2048 at MTU 1500, 8192 at
+	// 9000, where a datagram takes three. Fewer, and a burst from the
+	// peer finds the fill ring empty and is dropped.
+	RxFrames uint32
+	// TxFrames is the number of UMEM frames for transmitting, and the size
+	// of the tx and completion rings (a power of two, default 2048).
+	TxFrames uint32
 	// Neighbours mirrors the kernel's neighbour table of the sync
 	// interface's namespace, where peer MAC addresses are looked up (and
 	// resolution asked for). nil: the transport starts a mirror of its own
@@ -180,6 +187,7 @@ var _ Transport = (*XSKTransport)(nil)
 const (
 	ethHeaderLen = 14
 	xskBatch     = 64
+	xskChunk     = xsk.DefaultFrameSize - xsk.PacketHeadroom // packet bytes in one UMEM frame
 )
 
 // ListenXSK opens the AF_XDP transport on cfg.Ifname: it creates the UMEM
@@ -228,28 +236,36 @@ func ListenXSK(cfg XSKConfig) (_ *XSKTransport, err error) {
 	if t.poll == 0 {
 		t.poll = time.Millisecond
 	}
-	frames := cfg.Frames
-	if frames == 0 {
-		frames = 4096
+	descs := (mtu + ethHeaderLen + xskChunk - 1) / xskChunk // UMEM frames a full datagram takes
+	rxFrames, txFrames := cfg.RxFrames, cfg.TxFrames
+	if rxFrames == 0 {
+		rxFrames = 2048
+		for rxFrames < uint32(2*1024*descs) {
+			rxFrames *= 2
+		}
 	}
-	if frames < 128 || frames&(frames-1) != 0 {
-		return nil, fmt.Errorf("%w: %d umem frames: want a power of two, at least 128", ErrConfig, frames)
+	if txFrames == 0 {
+		txFrames = 2048
 	}
-	half := frames / 2
+	for _, v := range []uint32{rxFrames, txFrames} {
+		if v < 64 || v&(v-1) != 0 {
+			return nil, fmt.Errorf("%w: %d rx and %d tx frames: want powers of two, at least 64", ErrConfig, rxFrames, txFrames)
+		}
+	}
 
 	defer func() {
 		if err != nil {
 			t.teardown()
 		}
 	}()
-	if t.umem, err = xsk.NewUMEM(xsk.UMEMConfig{FrameCount: frames}); err != nil {
+	if t.umem, err = xsk.NewUMEM(xsk.UMEMConfig{FrameSize: xsk.DefaultFrameSize, FrameCount: rxFrames + txFrames}); err != nil {
 		return nil, fmt.Errorf("opening sync transport on %s: %w", cfg.Ifname, err)
 	}
 	t.chunk = t.umem.MaxPacket()
 	t.headroom = t.umem.TxHeadroom()
 	multi := mtu+ethHeaderLen > int(t.chunk)
 	t.sock, err = xsk.Open(t.umem, cfg.Ifname, cfg.Queue, xsk.Config{
-		RxSize: int(half), TxSize: int(half), FillSize: int(half), CompletionSize: int(half),
+		RxSize: int(rxFrames), TxSize: int(txFrames), FillSize: int(rxFrames), CompletionSize: int(txFrames),
 		Mode: cfg.Mode, NeedWakeup: true, MultiBuffer: multi,
 	})
 	if err != nil {
@@ -257,9 +273,9 @@ func ListenXSK(cfg XSKConfig) (_ *XSKTransport, err error) {
 	}
 	t.mode = t.sock.Mode()
 	t.kickAlways = t.mode == xsk.ModeCopy
-	t.rxFree = xsk.NewFreeList(t.umem, 0, half)
-	t.txFree = xsk.NewFreeList(t.umem, half, half)
-	t.addrs = make([]uint64, half)
+	t.rxFree = xsk.NewFreeList(t.umem, 0, rxFrames)
+	t.txFree = xsk.NewFreeList(t.umem, rxFrames, txFrames)
+	t.addrs = make([]uint64, max(rxFrames, txFrames))
 	t.rxDescs = make([]xsk.Desc, xskBatch)
 	t.txDescs = make([]xsk.Desc, (mtu+ethHeaderLen)/int(t.chunk)+1)
 	t.scratch = make([]byte, mtu+ethHeaderLen)
