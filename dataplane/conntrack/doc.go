@@ -18,8 +18,9 @@
 // marker naming its bucket). The hash is symmetric, so a connection
 // without NAT has one index node that both directions find; a NATed
 // connection also links a reply node for its translated reply tuple. Free
-// entries sit on one lock-free LIFO stack, so an insert reuses the entry a
-// delete just freed while it is still in cache.
+// entries sit on lock-free LIFO stacks, one per processor (P, modulo 16):
+// an insert reuses the entry a delete on the same core just freed while it
+// is still in that core's cache, and two cores do not share a stack head.
 //
 // Lookups take no lock and allocate nothing: every entry word is a
 // sync/atomic value, a per-entry generation (odd while live) is read

@@ -52,13 +52,13 @@ type Table struct {
 	shardShift uint
 	shards     []shard
 
-	// free is the head of the free-entry stack (Treiber): the low 32 bits
-	// are the top entry in node form (index<<1) or freeEnd, the high 32 bits
-	// a tag bumped by every push and pop so a stale CAS fails (ABA). The
-	// links live in the entries' next[0]. One stack for the table keeps
-	// allocation LIFO: an insert reuses the entry a delete just freed,
-	// still in cache.
-	free atomic.Uint64
+	// free holds the free-entry stacks (Treiber), one lane per processor
+	// (P) modulo freeLanes: an insert pops from its own processor's lane
+	// and a delete pushes onto it, so allocation is LIFO per core (an
+	// insert reuses the entry a delete on the same core just freed, still
+	// in that core's cache) and two cores do not bounce one stack head
+	// between them. An empty lane steals from the others.
+	free [freeLanes]freeLane
 
 	// vfloor is the highest version this table has applied from a peer.
 	// Versions it makes are above it and above the clock (see Record).
@@ -69,6 +69,18 @@ type Table struct {
 	sweepHand atomic.Uint64
 	snat      []natPool
 	dnat      []dnatRule
+}
+
+// freeLanes is the number of free-entry stacks (a power of two).
+const freeLanes = 16
+
+// freeLane is the head of one free-entry stack: the low 32 bits are the
+// top entry in node form (index<<1) or freeEnd, the high 32 bits a tag
+// bumped by every push and pop so a stale CAS fails (ABA). The links live
+// in the entries' next[0]. Padded to its own cache line.
+type freeLane struct {
+	head atomic.Uint64
+	_    [56]byte
 }
 
 type shard struct {
@@ -116,9 +128,13 @@ func New(cfg Config) (*Table, error) {
 	for i := range t.shards {
 		t.shards[i].hand = uint32(uint64(i) * uint64(cfg.MaxEntries) / uint64(cfg.Shards))
 	}
-	t.free.Store(uint64(freeEnd))
-	for i := cfg.MaxEntries - 1; i >= 0; i-- {
-		t.release(uint32(i))
+	// Each lane starts with a contiguous block of entries, lowest on top.
+	per := (cfg.MaxEntries + freeLanes - 1) / freeLanes
+	for l := range t.free {
+		t.free[l].head.Store(uint64(freeEnd))
+		for i := min((l+1)*per, cfg.MaxEntries) - 1; i >= l*per; i-- {
+			t.push(l, uint32(i))
+		}
 	}
 	if err := t.compileNAT(); err != nil {
 		return nil, fmt.Errorf("creating conntrack table: %w", err)
@@ -155,7 +171,26 @@ func (t *Table) shardOf(b uint32) int { return int(b >> t.shardShift) }
 // matched. It takes no lock and allocates nothing.
 func (t *Table) Lookup(k Key) (Ref, Dir, bool) {
 	kw := k.words()
-	idx, gen, dir, ok := t.find(&kw, kw.hash(t.seed), false)
+	b := t.bucketOf(kw.hash(t.seed))
+	n := t.buckets[b].Load()
+	// The common hit: the chain's first node is an original node whose key
+	// is kw. Checked inline, so that a hit is two loads with nothing but
+	// the compare between them (findFrom's walk takes the rest).
+	if n&(nullsBit|1) == 0 {
+		e := &t.entries[n>>1]
+		g := e.gen.Load()
+		if g&1 == 1 && e.key[4].Load() == kw[4] && e.key[0].Load() == kw[0] &&
+			e.key[2].Load() == kw[2] && e.key[1].Load() == kw[1] && e.key[3].Load() == kw[3] {
+			m := e.meta.Load()
+			if e.gen.Load() == g {
+				if m&fTomb != 0 {
+					return Ref{}, 0, false
+				}
+				return Ref{n >> 1, g}, DirOriginal, true
+			}
+		}
+	}
+	idx, gen, dir, ok := t.findFrom(&kw, b, n, false)
 	if !ok || t.entries[idx].meta.Load()&fTomb != 0 {
 		return Ref{}, 0, false
 	}
@@ -314,33 +349,69 @@ func (t *Table) unlockPair(a, b int) {
 	}
 }
 
-// alloc pops a free entry. Safe for concurrent use (lock-free).
+// alloc pops a free entry, from the calling processor's lane or, when
+// that is empty, from the next non-empty one. Safe for concurrent use
+// (lock-free).
 func (t *Table) alloc() (uint32, bool) {
+	l := procLane()
+	for i := 0; i < freeLanes; i++ {
+		if idx, ok := t.pop((l + i) & (freeLanes - 1)); ok {
+			return idx, true
+		}
+	}
+	return 0, false
+}
+
+func (t *Table) pop(l int) (uint32, bool) {
+	h := &t.free[l].head
 	for {
-		old := t.free.Load()
+		old := h.Load()
 		top := uint32(old)
 		if top == freeEnd {
 			return 0, false
 		}
 		next := t.entries[top>>1].next[0].Load()
-		if t.free.CompareAndSwap(old, (old>>32+1)<<32|uint64(next)) {
+		if h.CompareAndSwap(old, (old>>32+1)<<32|uint64(next)) {
 			return top >> 1, true
 		}
 	}
 }
 
-// release pushes entry idx on the free stack. Its next[0] becomes the
-// stack link, in node form: a lookup still standing on the entry walks
-// the free stack to freeEnd, a nulls value of no bucket, and starts over.
-func (t *Table) release(idx uint32) {
+// release pushes entry idx on the calling processor's free lane.
+func (t *Table) release(idx uint32) { t.push(procLane(), idx) }
+
+// push puts entry idx on top of lane l. Its next[0] becomes the stack
+// link, in node form: a lookup still standing on the entry walks the free
+// stack to freeEnd, a nulls value of no bucket, and starts over.
+func (t *Table) push(l int, idx uint32) {
+	h := &t.free[l].head
 	for {
-		old := t.free.Load()
+		old := h.Load()
 		t.entries[idx].next[0].Store(uint32(old))
-		if t.free.CompareAndSwap(old, (old>>32+1)<<32|uint64(idx<<1)) {
+		if h.CompareAndSwap(old, (old>>32+1)<<32|uint64(idx<<1)) {
 			return
 		}
 	}
 }
+
+// procLane returns the free lane of the processor (P) running the caller.
+// It is a hint: the goroutine may move right after, which costs locality,
+// not correctness, as every lane is a lock-free stack.
+func procLane() int {
+	p := runtimeProcPin()
+	runtimeProcUnpin()
+	return p & (freeLanes - 1)
+}
+
+// runtime.procPin and procUnpin return and release the current P's id;
+// sync.Pool uses them, and the runtime keeps them linkable for packages
+// outside the standard library (go.dev/issue/67401).
+//
+//go:linkname runtimeProcPin runtime.procPin
+func runtimeProcPin() int
+
+//go:linkname runtimeProcUnpin runtime.procUnpin
+func runtimeProcUnpin()
 
 // link puts node (idx, d) at the head of bucket b. Precondition: the
 // bucket's shard mu held; the entry fully written and its gen odd.

@@ -3,6 +3,8 @@ package conntrack
 import (
 	"errors"
 	"net/netip"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -286,5 +288,48 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := New(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("New(%+v) = %v, want ErrConfig", c, err)
 		}
+	}
+}
+
+// TestFreeLanes: entries freed on any processor's lane are found by an
+// insert on any other, and the table still holds exactly MaxEntries.
+func TestFreeLanes(t *testing.T) {
+	const n = 3 * freeLanes // a few entries per lane
+	tb, _, _ := testTable(t, Config{MaxEntries: n, WhenFull: FullDropNew})
+	key := func(round, i int) Key {
+		return udpKey(ip4(10, byte(round), 0, byte(i)), 1000, ip4(10, 9, 9, 9), 53)
+	}
+	fill := func(round int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if _, err := tb.Insert(key(round, i), StateUDPUnreplied); err != nil {
+				t.Fatalf("round %d insert %d: %v", round, i, err)
+			}
+		}
+		if _, err := tb.Insert(key(round, n), StateUDPUnreplied); !errors.Is(err, ErrTableFull) {
+			t.Fatalf("round %d: insert beyond MaxEntries: %v, want ErrTableFull", round, err)
+		}
+	}
+	fill(0)
+	for round := 1; round < 4; round++ {
+		// Delete from several goroutines, so frees land on several lanes.
+		var wg sync.WaitGroup
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := g; i < n; i += 4 {
+					if !tb.Delete(key(round-1, i)) {
+						t.Errorf("round %d delete %d failed", round, i)
+					}
+					runtime.Gosched()
+				}
+			}()
+		}
+		wg.Wait()
+		if tb.Len() != 0 {
+			t.Fatalf("round %d: %d live after deleting all", round, tb.Len())
+		}
+		fill(round)
 	}
 }
