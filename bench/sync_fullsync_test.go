@@ -134,10 +134,12 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(consistent)/1e6, "ms")
 	b.ReportMetric(float64(c.FullSyncRecvNanos)/1e6, "recv-ms")
-	b.ReportMetric(fwdDuring, "fwd-pps-during")
-	b.ReportMetric(before, "fwd-pps-before")
-	b.ReportMetric(fwdDuring/before, "fwd-ratio")
-	b.ReportMetric(fwdOffered(), "fwd-pps-offered")
+	if fwd != nil {
+		b.ReportMetric(fwdDuring, "fwd-pps-during")
+		b.ReportMetric(before, "fwd-pps-before")
+		b.ReportMetric(fwdDuring/before, "fwd-ratio")
+		b.ReportMetric(fwdOffered(), "fwd-pps-offered")
+	}
 	b.Logf("mtu %d: %d connections, consistent backup after %.1f ms (snapshot done at %.1f ms, backup's figure %.1f ms); forwarding %.0f pps during, %.0f before; cpus: sender %d, engine worker and active sync %d, backup sync %d",
 		mtu, conns, float64(consistent)/1e6, float64(doneAt)/1e6, float64(c.FullSyncRecvNanos)/1e6, fwdDuring, before, senderCPU, syncCPU, backupCPU())
 }
