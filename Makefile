@@ -39,7 +39,27 @@ lab-up: build ## Bring the namespace lab up under prefix tdm
 lab-down: build ## Remove the namespace lab with prefix tdm
 	./bin/tandem-lab down
 
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SBINDIR  = $(PREFIX)/sbin
+BINDIR   = $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR   = $(PREFIX)/share/doc/tandem
+DATADIR  = $(PREFIX)/share/tandem
+
+install: ## Install tandemd, tandemctl, the systemd unit, the example config, the docs and the CCP dissector (PREFIX, DESTDIR)
+	$(GO) build -o bin/ ./cmd/tandemd ./cmd/tandemctl
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR)/wireshark $(DESTDIR)/etc/tandem
+	install -m 0755 bin/tandemd $(DESTDIR)$(SBINDIR)/tandemd
+	install -m 0755 bin/tandemctl $(DESTDIR)$(BINDIR)/tandemctl
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' packaging/tandemd.service > $(DESTDIR)$(UNITDIR)/tandemd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/tandemd.service
+	install -m 0644 control/config/example.toml $(DESTDIR)/etc/tandem/example.toml
+	test -e $(DESTDIR)/etc/tandem/tandemd.toml || install -m 0640 control/config/example.toml $(DESTDIR)/etc/tandem/tandemd.toml
+	install -m 0644 docs/operations.md docs/config.md docs/ccp.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 tools/wireshark/ccp.lua $(DESTDIR)$(DATADIR)/wireshark/ccp.lua
+
 clean: ## Remove build output
 	rm -rf bin out
 
-.PHONY: help deps build demo test lint fuzz bench lab-up lab-down clean
+.PHONY: help deps build demo test lint fuzz bench lab-up lab-down install clean

@@ -10,6 +10,7 @@ needs=(
   "iperf3:iperf3"        # TCP streams through the gateway in tests
   "nft:nftables"         # the kernel baseline of the forwarding benchmark
   "sysctl:procps"        # the same baseline's ip_forward switch
+  "tshark:tshark"        # runs the CCP dissector (tools/wireshark) on a capture
 )
 missing=()
 for pair in "${needs[@]}"; do
