@@ -1,5 +1,7 @@
 package syncpath
 
+import "github.com/tandem-gw/tandem/syncpath/ccp"
+
 // Knobs switch mechanisms off for tests that show a test fails without the
 // mechanism it guards.
 type Knobs struct {
@@ -20,3 +22,10 @@ func SetKnobs(s *Session, k Knobs) {
 
 // StreamState returns the receive side's cumulative ack.
 func StreamState(s *Session) (cum uint64, started bool) { return s.cum, s.started }
+
+// LoseStream makes s give up the peer's stream and ask for a full sync, as
+// its gap timeout does. Precondition: s is not being polled.
+func LoseStream(s *Session) {
+	s.resetStream()
+	s.requestFull(s.cfg.Clock.Now(), ccp.ReasonWindow)
+}

@@ -252,3 +252,32 @@ func TestSinkOverflowFullSync(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamLostMidSnapshot: a backup that loses the stream while a
+// snapshot is on its way (its gap timeout) drops that snapshot and asks
+// for another (reason window); the active must start one, although a
+// snapshot begun after the backup's restart is still in flight, or the
+// backup waits forever for a first chunk.
+func TestStreamLostMidSnapshot(t *testing.T) {
+	r := newRig(t, synctest.Link{Delay: time.Millisecond}, syncpath.Knobs{})
+	r.create(30000)
+	r.mustConverge(r.settle(5*time.Second), "before the restart")
+	r.restartBackup(2001)
+	before := r.active.sess.Counters().FullSyncsStarted
+	for i := 0; ; i++ {
+		r.step()
+		c := r.active.sess.Counters()
+		if c.FullSyncsStarted > before && c.FullSyncsSent < c.FullSyncsStarted && r.backup.sess.Counters().RecordsReceived > 0 {
+			break
+		}
+		if i > 1000 {
+			t.Fatalf("no snapshot under way after the restart: %+v", c)
+		}
+	}
+	started := r.active.sess.Counters().FullSyncsStarted
+	syncpath.LoseStream(r.backup.sess)
+	r.mustConverge(r.settle(5*time.Second), "after the backup lost the stream mid-snapshot")
+	if c := r.active.sess.Counters(); c.FullSyncsStarted <= started {
+		t.Fatalf("no new snapshot for the backup's request: %+v", c)
+	}
+}
