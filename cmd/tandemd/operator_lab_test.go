@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tandem-gw/tandem/control/api"
+	"github.com/tandem-gw/tandem/control/config"
+	"github.com/tandem-gw/tandem/tools/lab"
+	"github.com/tandem-gw/tandem/tools/lab/labtest"
+)
+
+// opDaemon is a tandemd of the operator test, its log collected.
+type opDaemon struct {
+	name, socket string
+	cmd          *exec.Cmd
+	mu           sync.Mutex
+	log          bytes.Buffer
+	done         chan struct{}
+}
+
+func (d *opDaemon) text() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// startOpDaemon runs tandemd -config in ns on member id's lab config with
+// its API on a socket in dir, delayed notifications off (every connection
+// is synced at once) and metrics on metricsAddr in ns.
+func startOpDaemon(t *testing.T, ns, dir string, id int, metricsAddr string) *opDaemon {
+	t.Helper()
+	toml, err := config.DefaultTOMLFor(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &opDaemon{name: fmt.Sprintf("gw%d", id), socket: filepath.Join(dir, fmt.Sprintf("gw%d.sock", id)), done: make(chan struct{})}
+	toml = bytes.Replace(toml, []byte(`delayed_notification = "3s"`), []byte(`delayed_notification = "0s"`), 1)
+	if !bytes.Contains(toml, []byte(`delayed_notification = "0s"`)) {
+		t.Fatal("the lab config has no delayed_notification line to change")
+	}
+	toml = append(toml, fmt.Sprintf("\n[api]\nsocket = %q\n\n[metrics]\nlisten = %q\n", d.socket, metricsAddr)...)
+	path := filepath.Join(dir, d.name+".toml")
+	if err := os.WriteFile(path, toml, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd = lab.Command(ns, "env", "TANDEMD_MAIN=1", os.Args[0], "-config", path)
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(d.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			d.mu.Lock()
+			d.log.WriteString(sc.Text() + "\n")
+			d.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		<-d.done
+		_ = d.cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", d.name, d.text())
+		}
+	})
+	return d
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *opDaemon) stop(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not stop within 20s of SIGTERM", d.name)
+	}
+	if err := d.cmd.Wait(); err != nil {
+		t.Errorf("%s exited with %v after SIGTERM", d.name, err)
+	}
+	if _, err := os.Stat(d.socket); !os.IsNotExist(err) {
+		t.Errorf("%s left its API socket behind: %v", d.name, err)
+	}
+}
+
+// waitFor polls cond every 100ms until it holds or d passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+	}
+}
+
+// buildTandemctl builds the CLI the test runs.
+func buildTandemctl(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "tandemctl")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/tandem-gw/tandem/cmd/tandemctl").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building tandemctl: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// scrape fetches /metrics from addr inside ns (HTTP/1.0 on a connection
+// opened in the namespace).
+func scrape(t *testing.T, ns, addr string) string {
+	t.Helper()
+	var body []byte
+	labtest.Do(t, ns, func() error {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET /metrics HTTP/1.0\r\nHost: tandemd\r\nAccept: text/plain\r\n\r\n"); err != nil {
+			return err
+		}
+		body, err = io.ReadAll(c)
+		return err
+	})
+	return string(body)
+}
+
+// TestOperatorCommandsAgainstARunningPair runs gw1 and gw2 in the lab with
+// the API on, sends traffic through gw1, and runs every tandemctl command
+// against them: each output is checked, and the sync figures of the two
+// sides must agree once the link is idle.
+func TestOperatorCommandsAgainstARunningPair(t *testing.T) {
+	l := labtest.New(t, lab.Config{Queues: 2})
+	dir := t.TempDir()
+	ctl := buildTandemctl(t, dir)
+	ctx := context.Background()
+	// gw1 first, so that it is active (no preemption: the first up wins).
+	gw1 := startOpDaemon(t, l.GW1, dir, 1, "127.0.0.1:9116")
+	c1 := api.NewUnixClient(gw1.socket)
+	defer c1.Close()
+	waitFor(t, "gw1 active", 30*time.Second, func() bool {
+		s1, err := c1.Status(ctx)
+		return err == nil && s1.Role == "active"
+	})
+	gw2 := startOpDaemon(t, l.GW2, dir, 2, "")
+	c2 := api.NewUnixClient(gw2.socket)
+	defer c2.Close()
+
+	run := func(sock string, args ...string) (string, error) {
+		cmd := exec.Command(ctl, append([]string{"--socket", sock}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return string(out), fmt.Errorf("%w: %s", err, stderr.String())
+		}
+		return string(out), nil
+	}
+	mustRun := func(sock string, args ...string) string {
+		t.Helper()
+		out, err := run(sock, args...)
+		if err != nil {
+			t.Fatalf("tandemctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	want := func(out string, parts ...string) {
+		t.Helper()
+		for _, p := range parts {
+			if !strings.Contains(out, p) {
+				t.Errorf("output lacks %q:\n%s", p, out)
+			}
+		}
+	}
+
+	waitFor(t, "gw1 active and gw2 backup, in sync", 30*time.Second, func() bool {
+		s1, err1 := c1.Status(ctx)
+		s2, err2 := c2.Status(ctx)
+		return err1 == nil && err2 == nil && s1.Role == "active" && s2.Role == "backup"
+	})
+
+	// Traffic through gw1: ICMP echo and a TCP transfer, each a connection.
+	if out, err := lab.Command(l.Client, "ping", "-c", "3", "-i", "0.2", "-W", "2", lab.ServerAddr.String()).CombinedOutput(); err != nil {
+		t.Fatalf("ping through gw1: %v\n%s", err, out)
+	}
+	iperf := lab.Command(l.Server, "iperf3", "-s", "-1", "-p", "5201")
+	if err := iperf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = iperf.Process.Kill(); _ = iperf.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	if out, err := lab.Command(l.Client, "iperf3", "-c", lab.ServerAddr.String(), "-p", "5201", "-n", "20M").CombinedOutput(); err != nil {
+		t.Fatalf("iperf3 through gw1: %v\n%s", err, out)
+	}
+
+	// Idle: records sent by gw1 all received and accounted for by gw2.
+	var sent, received uint64
+	waitFor(t, "the sync link idle with equal figures", 20*time.Second, func() bool {
+		a, err1 := c1.SyncStats(ctx)
+		b, err2 := c2.SyncStats(ctx)
+		if err1 != nil || err2 != nil || len(a.Peers) != 1 || len(b.Peers) != 1 {
+			return false
+		}
+		x, y := a.Peers[0].Counters, b.Peers[0].Counters
+		sent, received = x.RecordsSent, y.RecordsReceived
+		return x.QueueDepth == 0 && x.InFlight == 0 && sent > 0 && sent == received &&
+			y.Applied+y.ApplyStale+y.ApplyConflict+y.ApplyFull == received
+	})
+
+	out := mustRun(gw1.socket, "status")
+	want(out, "gw1 (member 1 of cluster 1): active", "in0      inside   2 queues", "connections: ")
+	out = mustRun(gw1.socket, "members")
+	want(out, "gw1 (this)", "gw2", "backup", "10.77.3.2")
+	out = mustRun(gw1.socket, "syncstat")
+	want(out, "peer gw2 (member 2): alive", "  records ")
+	if line := strings.Fields(lineOf(out, "  records ")); len(line) != 3 || line[1] == "0" {
+		t.Errorf("gw1 syncstat records row %q: want records sent", line)
+	}
+	out2 := mustRun(gw2.socket, "syncstat")
+	t.Logf("gw1 syncstat:\n%s\ngw2 syncstat:\n%s", out, out2)
+	if line := strings.Fields(lineOf(out2, "  records applied")); len(line) != 3 || line[2] == "0" {
+		t.Errorf("gw2 syncstat applied row %q: want records applied", line)
+	}
+	out = mustRun(gw1.socket, "conns", "--proto", "tcp", "--port", "5201")
+	want(out, lab.ServerAddr.String()+":5201", "snat "+lab.SNATAddr.String(), "shown")
+	out = mustRun(gw2.socket, "conns", "--proto", "icmp")
+	want(out, "icmp", lab.ServerAddr.String(), "shown")
+	if strings.Contains(out, "0 connections shown") {
+		t.Errorf("gw2 (backup) holds no ICMP connection:\n%s", out)
+	}
+	out = mustRun(gw1.socket, "--json", "top", "-n", "2", "--interval", "500ms")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 {
+		t.Errorf("top --json -n 2: %d lines", len(lines))
+	} else {
+		var snap struct {
+			Status api.Status
+			Rates  map[string]any
+		}
+		if err := json.Unmarshal([]byte(lines[1]), &snap); err != nil || snap.Status.Name != "gw1" || len(snap.Rates) != 4 {
+			t.Errorf("top snapshot: %v, %+v", err, snap)
+		}
+	}
+	out = mustRun(gw1.socket, "set", "sync.max_bandwidth", "800Mbit")
+	want(out, "sync.max_bandwidth = 800Mbit (was 0)")
+	if out, err := run(gw1.socket, "set", "sync.max_bandwidth", "800Mbps"); err == nil || !strings.Contains(err.Error(), "ambiguous") {
+		t.Errorf("set 800Mbps: %v\n%s", err, out)
+	}
+	if out, err := run(gw1.socket, "set", "sync.delayed_notification", "1s"); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Errorf("set the delay at run time: %v\n%s, want a refusal saying a restart is needed", err, out)
+	}
+	out = mustRun(gw1.socket, "syncstat", "--reset")
+	want(out, "counters reset")
+	out = mustRun(gw1.socket, "config", "check", filepath.Join(dir, "gw1.toml"))
+	want(out, "config OK")
+
+	// Every syncstat figure is in gw1's metrics.
+	metricsText := scrape(t, l.GW1, "127.0.0.1:9116")
+	for _, f := range api.SyncFields {
+		if !strings.Contains(metricsText, "\n"+f.Metric+"{") {
+			t.Errorf("metric %s (%s) not in the scrape", f.Metric, f.Path)
+		}
+	}
+	want(metricsText, `tandem_rx_packets_total{interface="in0",queue="0"}`, "tandem_sync_lag_seconds_count")
+
+	// Planned failover: gw2 takes over.
+	out = mustRun(gw1.socket, "failover")
+	want(out, "failover: active -> ")
+	waitFor(t, "gw2 active after the failover", 10*time.Second, func() bool {
+		s2, err := c2.Status(ctx)
+		return err == nil && s2.Role == "active"
+	})
+	out = mustRun(gw2.socket, "members")
+	want(out, "gw2 (this)")
+	if line := lineOf(out, "gw2 (this)"); !strings.Contains(line, "active") {
+		t.Errorf("gw2 not active in members: %q", line)
+	}
+	if out, err := run(gw1.socket, "failover"); err == nil || !strings.Contains(err.Error(), "not active") {
+		t.Errorf("failover of the backup: %v\n%s", err, out)
+	}
+
+	gw1.stop(t)
+	gw2.stop(t)
+	if out, err := run(gw1.socket, "status"); err == nil || !strings.Contains(err.Error(), "cannot reach tandemd") {
+		t.Errorf("status after stop: %v\n%s", err, out)
+	}
+}
+
+func lineOf(out, s string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}
