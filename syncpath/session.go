@@ -231,7 +231,7 @@ func (s *Session) Run(ctx context.Context) error {
 // the session's goroutine.
 func (s *Session) Poll() (bool, error) {
 	now := s.cfg.Clock.Now()
-	busy := false
+	busy, drained := false, false
 	for range 4 {
 		n, err := s.cfg.Transport.Receive(s.rxBufs, s.rxSizes)
 		if err != nil {
@@ -242,6 +242,7 @@ func (s *Session) Poll() (bool, error) {
 		}
 		busy = busy || n > 0
 		if n < len(s.rxBufs) {
+			drained = true
 			break
 		}
 	}
@@ -292,7 +293,8 @@ func (s *Session) Poll() (bool, error) {
 		s.retransmitTimedOut(now)
 	}
 	s.receiverTimers(now)
-	if s.ackDue && now-s.lastAck >= int64(s.cfg.AckInterval) {
+	if sinceAck := now - s.lastAck; s.ackDue && (sinceAck >= int64(s.cfg.AckInterval) ||
+		drained && s.cfg.AckIdle > 0 && sinceAck >= int64(s.cfg.AckIdle)) {
 		s.sendAck(now)
 	}
 	depth := s.co.len()
