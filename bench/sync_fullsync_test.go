@@ -65,7 +65,7 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	l := labtest.New(b, lab.Config{Queues: 1, SyncMTU: mtu})
 	xs := openSyncTransports(b, l, "xsk")
 	const capacity = 1 << 21
-	sp := &syncPair{clk: clock.NewCoarse(time.Millisecond), errs: make(chan error, 2)}
+	sp := &syncPair{b: b, clk: clock.NewCoarse(time.Millisecond), errs: make(chan error, 2)}
 	var err error
 	if sp.sink, err = syncpath.NewSink(1 << 18); err != nil {
 		b.Fatal(err)

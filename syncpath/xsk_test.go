@@ -375,3 +375,15 @@ func TestXSKSessionsConverge(t *testing.T) {
 		t.Errorf("backup transport: %+v", st)
 	}
 }
+
+// TestXSKTransportIPv6 exchanges datagrams over IPv6 on the lab's sync
+// link: the peers' MAC addresses come from neighbour discovery, which the
+// steering program leaves to the kernel.
+func TestXSKTransportIPv6(t *testing.T) {
+	l := labtest.New(t, lab.Config{Queues: 1})
+	a, b := xskEnds(t, l.GW1, l.GW2, lab.IfSync, lab.GW1Sync6, lab.GW2Sync6)
+	if a.MaxDatagram() != 1500-48 || a.HeaderLen() != 62 {
+		t.Fatalf("IPv6: MaxDatagram %d, HeaderLen %d; want 1452 and 62", a.MaxDatagram(), a.HeaderLen())
+	}
+	exchange(t, a, b, []int{1, 700, a.MaxDatagram()})
+}

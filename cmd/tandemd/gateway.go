@@ -285,8 +285,11 @@ func (g *gateway) stop() error {
 }
 
 // claim claims the planned addresses that are not claimed yet, and with
-// announce tells the links (gratuitous ARP, unsolicited NA).
+// announceThem tells the links (gratuitous ARP, unsolicited NA): all the
+// addresses first, then every announcement from one socket, so that a
+// takeover moves the neighbours within a millisecond or so.
 func (g *gateway) claim(announceThem bool) error {
+	var fresh []claim
 	for _, cl := range g.planned {
 		if slices.Contains(g.claimed, cl) {
 			continue
@@ -295,19 +298,29 @@ func (g *gateway) claim(announceThem bool) error {
 			return err
 		}
 		g.claimed = append(g.claimed, cl)
-		if announceThem {
-			if err := announce(cl.ifname, cl.prefix.Addr()); err != nil {
-				g.log.Warn("announcing a claimed address", "err", err)
-			}
-		}
+		fresh = append(fresh, cl)
+	}
+	if announceThem {
+		g.announce(fresh)
 	}
 	return nil
 }
 
 // announceClaimed repeats the announcements of the claimed addresses.
-func (g *gateway) announceClaimed() {
-	for _, cl := range g.claimed {
-		if err := announce(cl.ifname, cl.prefix.Addr()); err != nil {
+func (g *gateway) announceClaimed() { g.announce(g.claimed) }
+
+func (g *gateway) announce(cls []claim) {
+	if len(cls) == 0 {
+		return
+	}
+	a, err := newAnnouncer()
+	if err != nil {
+		g.log.Warn("announcing claimed addresses", "err", err)
+		return
+	}
+	defer a.close()
+	for _, cl := range cls {
+		if err := a.announce(cl.ifname, cl.prefix.Addr()); err != nil {
 			g.log.Warn("announcing a claimed address", "err", err)
 		}
 	}

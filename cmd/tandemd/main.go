@@ -5,7 +5,9 @@
 //	tandemd -demo             the namespace lab with tandemd as gw1, real traffic, the gateway's counters
 //
 // tandemd stops cleanly on SIGTERM or SIGINT: workers stopped, sockets
-// closed, XDP programs detached, claimed addresses released.
+// closed, XDP programs detached, claimed addresses released (the active
+// member of a pair hands over to its peer first). SIGUSR1 asks the active
+// member of a pair for a planned failover, as tandemctl failover does.
 package main
 
 import (
@@ -69,8 +71,25 @@ func runFromFile(path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	sig := <-sigs
-	log.Info("stopping", "signal", sig.String())
+	handover := make(chan os.Signal, 1)
+	signal.Notify(handover, syscall.SIGUSR1)
+	for {
+		select {
+		case <-handover:
+			// A planned failover (what tandemctl failover asks for).
+			go func() {
+				if err := m.failover(); err != nil {
+					log.Error("planned failover refused", "err", err)
+					return
+				}
+				log.Info("planned failover: handed the active role to the peer")
+			}()
+			continue
+		case sig := <-sigs:
+			log.Info("stopping", "signal", sig.String())
+		}
+		break
+	}
 	if err := m.shutdown(); err != nil {
 		return err
 	}

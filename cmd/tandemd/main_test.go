@@ -95,7 +95,7 @@ func TestDaemonRunsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 				t.Fatalf("tandemd exited before running:\n%s", strings.Join(log, "\n"))
 			}
 			log = append(log, line)
-			running = strings.Contains(line, "gateway running")
+			running = strings.Contains(line, "to=active") // alone, it becomes active after the startup wait
 		case <-deadline:
 			t.Fatalf("tandemd did not start:\n%s", strings.Join(log, "\n"))
 		}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/tandem-gw/tandem/control/config"
 	"github.com/tandem-gw/tandem/control/ha"
+	"github.com/tandem-gw/tandem/dataplane"
+	"github.com/tandem-gw/tandem/dataplane/conntrack"
 	"github.com/tandem-gw/tandem/internal/clock"
 	"github.com/tandem-gw/tandem/syncpath"
 	"github.com/tandem-gw/tandem/syncpath/ccp"
@@ -58,7 +60,18 @@ type peerLink struct {
 	handover      chan error
 	handoverUntil int64
 	transitions   atomic.Uint64
+	heartbeat     time.Duration
+	// credit is how long the sync worker was stalled since the peer was
+	// last heard (lastHeard); stalls counts the stalls.
+	credit    int64
+	lastHeard int64
+	stalls    atomic.Uint64
 }
+
+// noReplicationEnv, set to 1, switches replication off: the table emits
+// no records. Only the failover test's control uses it, to show that
+// connections break without replication.
+const noReplicationEnv = "TANDEMD_TEST_NO_REPLICATION"
 
 // errHandoverTimeout: the sync queue did not drain in time.
 var errHandoverTimeout = errors.New("the sync queue did not drain within 2s: not handing over")
@@ -66,6 +79,7 @@ var errHandoverTimeout = errors.New("the sync queue did not drain within 2s: not
 // startMember starts the gateway and, with a peer, the sync worker.
 func startMember(cfg *config.Config, log *slog.Logger) (*member, error) {
 	m := &member{cfg: cfg, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	reserveProcs(cfg)
 	if len(cfg.Peers) == 0 {
 		g, err := startGateway(cfg, log, nil, true)
 		if err != nil {
@@ -83,7 +97,12 @@ func startMember(cfg *config.Config, log *slog.Logger) (*member, error) {
 	if m.sink, err = syncpath.NewSink(1 << 18); err != nil {
 		return nil, err
 	}
-	if m.gw, err = startGateway(cfg, log, m.sink, false); err != nil {
+	var records conntrack.RecordSink = m.sink
+	if os.Getenv(noReplicationEnv) == "1" {
+		log.Warn("replication switched off (" + noReplicationEnv + "): the peer learns no connection")
+		records = nil
+	}
+	if m.gw, err = startGateway(cfg, log, records, false); err != nil {
 		return nil, err
 	}
 	if err := m.startPeer(); err != nil {
@@ -148,7 +167,7 @@ func (m *member) startPeer() error {
 		return err
 	}
 	m.peer = &peerLink{id: uint8(p.ID), name: p.Name, clk: clk, transport: tr, session: sess, machine: mach,
-		epoch: epoch, requests: make(chan func(), 4)}
+		epoch: epoch, requests: make(chan func(), 4), heartbeat: hb}
 	sess.OnRoleClaim(mach.RoleClaim)
 	m.log.Info("sync session", "peer", p.Name, "peer_address", p.Address.Addr, "epoch", epoch,
 		"heartbeat", hb, "dead_after", dead, "delayed_notification", delay)
@@ -166,6 +185,13 @@ func (m *member) syncWorker() {
 		if err := unix.SchedSetaffinity(0, &set); err != nil {
 			m.log.Error("pinning the sync worker", "core", core, "err", err)
 		}
+	}
+	// Heartbeats must not wait behind the dataplane workers when a core
+	// is shared (a small appliance, the lab): the highest time-sharing
+	// priority, not a real-time one (the worker spins while it has work,
+	// and a real-time spinner would starve its core).
+	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), -20); err != nil {
+		m.log.Warn("raising the sync worker's priority", "err", err)
 	}
 	p := m.peer
 	var lastStep int64
@@ -186,6 +212,13 @@ func (m *member) syncWorker() {
 			time.Sleep(time.Millisecond)
 		}
 		if now := p.clk.Now(); now-lastStep >= int64(time.Millisecond) {
+			if lastStep != 0 && now-lastStep > 2*int64(p.heartbeat) {
+				// This worker did not run (the core was taken, by
+				// interrupts or the kernel): time it could not listen
+				// is no evidence of a dead peer.
+				p.stalls.Add(1)
+				p.credit += now - lastStep
+			}
 			lastStep = now
 			m.step(now)
 		}
@@ -195,11 +228,21 @@ func (m *member) syncWorker() {
 	}
 }
 
-// input is the role machine's view of the peer now.
+// input is the role machine's view of the peer now. The peer counts as
+// heard only once a heartbeat told its role. Time this member's own sync
+// worker was stalled since the peer was last heard is credited to the
+// peer (see syncWorker).
 func (p *peerLink) input(now int64) ha.Input {
 	ps := p.session.PeerState()
+	if ps.LastHeard != p.lastHeard {
+		p.lastHeard, p.credit = ps.LastHeard, 0
+	}
+	heard := int64(0)
+	if ps.Heartbeats > 0 {
+		heard = min(ps.LastHeard+p.credit, now)
+	}
 	return ha.Input{Now: now, Peer: ha.Peer{
-		SyncHeard: ps.LastHeard, Role: ps.Role, Priority: ps.Priority,
+		SyncHeard: heard, Role: ps.Role, Priority: ps.Priority,
 		Synced: ps.Status&ccp.StatusSynced != 0,
 	}}
 }
@@ -228,24 +271,30 @@ func (m *member) step(now int64) {
 	}
 	p.transitions.Add(1)
 	start := time.Now()
+	var claimed time.Duration
 	promoted := 0
-	if t.Promote {
-		promoted = m.gw.table.PromoteOwner(p.id, uint8(m.cfg.Member.ID))
-	}
 	switch t.To {
 	case ccp.RoleActive:
+		// Addresses first: the engine forwards a connection whoever owns
+		// it, so traffic resumes as soon as the neighbours move; the
+		// promotion walks the whole table.
 		if err := m.gw.claim(true); err != nil {
 			m.log.Error("claiming the addresses", "err", err)
 		}
+		claimed = time.Since(start)
 		go m.reannounce()
+		if t.Promote {
+			promoted = m.gw.table.PromoteOwner(p.id, uint8(m.cfg.Member.ID))
+		}
 	default:
 		m.gw.unclaim()
 	}
+	m.logCounters("counters at the role change")
 	m.role.Store(uint32(t.To))
 	p.session.SetRole(t.To, uint8(m.cfg.Member.Priority))
 	p.session.SendHeartbeat()
 	m.log.Info("role", "from", t.From.String(), "to", t.To.String(), "reason", t.Reason,
-		"promoted", promoted, "took", time.Since(start))
+		"claimed_in", claimed, "promoted", promoted, "took", time.Since(start))
 }
 
 // reannounce repeats the announcements of a takeover, for neighbours that
@@ -306,6 +355,7 @@ func (m *member) failover() error {
 // gives up the active role), the gateway, the addresses and the guard.
 func (m *member) shutdown() error {
 	m.stopOperator()
+	m.logCounters("counters at shutdown")
 	if m.peer != nil {
 		if m.Role() == ccp.RoleActive {
 			done := make(chan struct{})
@@ -371,4 +421,36 @@ func nextEpoch(id uint8) (uint32, error) {
 		return 0, fmt.Errorf("boot epoch: %w", err)
 	}
 	return e, nil
+}
+
+// logCounters logs the engine's non-zero counters.
+func (m *member) logCounters(msg string) {
+	c := m.gw.engine.Counters()
+	var attrs []any
+	for i, v := range c {
+		if v != 0 {
+			attrs = append(attrs, dataplane.CounterName(i), v)
+		}
+	}
+	m.log.Info(msg, attrs...)
+}
+
+// reserveProcs raises GOMAXPROCS so that every goroutine locked to a
+// pinned thread (each queue's worker, the sync worker) holds a P of its
+// own and the rest of the runtime (control plane, ager, API, GC) still has
+// as many as there are CPUs. With the default (one P per CPU) the spinning
+// workers hold every P, and the sync worker waits for Go's 10 ms
+// preemption to run: heartbeats late by tens of milliseconds, false
+// failovers on a busy member. The threads stay on their pinned cores; Ps
+// are not CPUs.
+func reserveProcs(cfg *config.Config) {
+	locked := 1 // the sync worker
+	for _, ifc := range cfg.Interfaces {
+		if ifc.Role == config.RoleInside {
+			locked += ifc.Queues
+		}
+	}
+	if want := runtime.NumCPU() + locked; runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
 }

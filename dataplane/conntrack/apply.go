@@ -82,6 +82,12 @@ func (t *Table) applyOnce(r *Record, kw *kwords, h uint64) (ApplyResult, bool) {
 				return ApplyStale, true
 			}
 			m = e.meta.Load()
+			if metaOwner(m) != r.Owner {
+				// Ownership moved (a failover): traffic may still cross
+				// this member while the neighbours move, with sequence
+				// numbers its tracking never saw. Relearn, forgiving.
+				m = m&^(fStrictOrig|fStrictReply) | fRelearn
+			}
 			m = withOwner(withState(m, r.State), r.Owner)&^(fSeenReply|fAssured|0xff<<mScaleShift|0xff<<mPoolShift) |
 				recFlags(r) | uint64(r.WScale)<<mScaleShift | uint64(r.NATRule)<<mPoolShift
 			e.meta.Store(m)
@@ -100,7 +106,7 @@ func (t *Table) applyOnce(r *Record, kw *kwords, h uint64) (ApplyResult, bool) {
 		state:   r.State,
 		owner:   r.Owner,
 		version: r.Version,
-		flags:   recFlags(r),
+		flags:   recFlags(r) | fRelearn, // a replica: if traffic ever reaches it here, it is mid-failover
 		scale:   uint64(r.WScale) << mScaleShift,
 	}
 	if r.Op == OpDelete {
@@ -139,8 +145,9 @@ func recFlags(r *Record) uint64 {
 // the dead peer's connections become ours) each promoted connection emits
 // an Update record, so the new backup learns the new owner. It walks the
 // table without a table-wide lock, entry by entry, and returns how many
-// it promoted. Promoted TCP entries have no window tracking yet: their
-// first packet in each direction re-learns it (see Segment).
+// it promoted. Promoted TCP entries lose their window tracking, which is
+// stale if this member owned them before (a planned failover there and
+// back): their first packet in each direction re-learns it (see Segment).
 func (t *Table) PromoteOwner(from, to uint8) int {
 	if from == to {
 		return 0
@@ -159,7 +166,12 @@ func (t *Table) PromoteOwner(from, to uint8) int {
 		e.lock()
 		m := e.meta.Load()
 		if e.gen.Load() == g && metaOwner(m) == from && m&fTomb == 0 {
-			e.meta.Store(withOwner(m, to))
+			// Window tracking this member kept from an earlier time as
+			// the owner is stale (the sequence numbers moved on), and the
+			// first segments after a takeover may belong to exchanges the
+			// old owner saw: relearn it, forgiving (tcpInWindow).
+			resetTCP(e)
+			e.meta.Store(withOwner(m, to)&^(fStrictOrig|fStrictReply) | fRelearn)
 			e.version.Add(1)
 			if to == t.cfg.Self {
 				e.synced.Store(0)

@@ -61,7 +61,14 @@ const (
 	fTomb        = 1 << 43 // deleted on the owner; kept on a backup for ordering
 	fReplyNode   = 1 << 44 // the reply node is linked into the index
 	fNoScaleOrig = 1 << 45 // the original SYN carried no window scale option
-	mPoolShift   = 48      // 8 bits: SNAT pool or DNAT rule index
+	// fRelearn: the window tracking is being relearnt after a takeover
+	// (PromoteOwner): segments that fail the window checks update it
+	// instead of being dropped, until a segment in each direction has
+	// passed the checks (fStrictOrig, fStrictReply).
+	fRelearn     = 1 << 46
+	mPoolShift   = 48 // 8 bits: SNAT pool or DNAT rule index
+	fStrictOrig  = 1 << 56
+	fStrictReply = 1 << 57
 )
 
 const scaleUnknown = 15

@@ -131,7 +131,7 @@ func (t *Table) initEntry(idx uint32, kw *kwords, b, rb uint32, reply bool, nc *
 	}
 	resetTCP(e)
 	if nc.seg != nil {
-		t.tcpInWindow(e, nc.dir, nc.seg)
+		_, _ = t.tcpInWindow(e, nc.dir, nc.seg)
 	}
 	if nc.emit {
 		t.emit(e, OpNew, nc.now)

@@ -19,6 +19,7 @@ const (
 	cApplyConflict        // records refused: NAT reply tuple taken by another entry
 	cApplyFull            // records refused: table full
 	cPromoted             // entries promoted by PromoteOwner
+	cRelearned            // segments of promoted connections accepted while relearning their windows
 	numCounters
 )
 
@@ -29,7 +30,7 @@ type Stats struct {
 	DropNAT                             uint64
 	Records, RecordsLost, DeletesLost   uint64
 	Applied, ApplyStale, ApplyConflict  uint64
-	ApplyFull, Promoted                 uint64
+	ApplyFull, Promoted, Relearned      uint64
 	Live                                int
 }
 
@@ -53,7 +54,7 @@ func (t *Table) Stats() Stats {
 		DropNAT: c[cDropNAT], Records: c[cRecords], RecordsLost: c[cRecordsLost],
 		DeletesLost: c[cDeletesLost], Applied: c[cApplied], ApplyStale: c[cApplyStale],
 		ApplyConflict: c[cApplyConflict], ApplyFull: c[cApplyFull], Promoted: c[cPromoted],
-		Live: t.Len(),
+		Relearned: c[cRelearned], Live: t.Len(),
 	}
 }
 

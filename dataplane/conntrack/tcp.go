@@ -132,8 +132,20 @@ const maxAckWindow = 66000
 // yet (new connection, pickup, or an entry replicated from a peer, whose
 // sequence numbers moved on since it was last synced): its first segment
 // initialises it, and ACK checks against it are skipped until then.
+// It returns ok (the segment is acceptable) and strict (it passed the
+// checks, rather than initialising a direction or being forgiven).
+//
+// An entry in relearning mode (fRelearn, after a takeover) forgives a
+// segment that fails the checks: during a failover the two directions of
+// a connection can cross different members for a moment, so the new
+// owner sees ACKs of data it never saw and data beyond windows it never
+// saw advertised. The forgiven segment moves the tracking to where the
+// endpoints are, as netfilter's "be liberal" does for picked-up
+// connections; update ends the mode once each direction has passed.
+// A replica (owned by a peer) is always forgiving: its tracking sees only
+// the segments that stray to this member, and goes stale in between.
 // Precondition: e's lock held, or e not yet published (initEntry).
-func (t *Table) tcpInWindow(e *entry, d Dir, seg *Segment) bool {
+func (t *Table) tcpInWindow(e *entry, d Dir, seg *Segment) (ok, strict bool) {
 	snd, rcv := &e.tcp[d], &e.tcp[d^1]
 	m := e.meta.Load()
 	end := seg.Seq + uint32(seg.PayloadLen)
@@ -162,20 +174,24 @@ func (t *Table) tcpInWindow(e *entry, d Dir, seg *Segment) bool {
 		if seg.Flags&FlagACK != 0 && rcv.maxWin.Load() != 0 && seqAfter(ack+win, rcv.maxEnd.Load()-1) {
 			rcv.maxEnd.Store(ack + win)
 		}
-		return true
+		return true, false
 	}
 	if t.cfg.TCPLiberal {
-		return true
+		return true, true
 	}
 	rEnd, rWin := rcv.end.Load(), rcv.maxWin.Load()
 	sEnd, sMaxEnd, sWin := snd.end.Load(), snd.maxEnd.Load(), snd.maxWin.Load()
-	ok := !seqAfter(seg.Seq, sMaxEnd) &&
+	ok = !seqAfter(seg.Seq, sMaxEnd) &&
 		(rWin == 0 || seqAfter(end, sEnd-rWin-1))
 	if ok && rWin != 0 && seg.Flags&FlagACK != 0 {
 		ok = !seqAfter(ack, rEnd) && seqAfter(ack, rEnd-max(sWin, maxAckWindow)-1)
 	}
 	if !ok {
-		return false
+		if m&fRelearn == 0 && metaOwner(m) == t.cfg.Self {
+			return false, false
+		}
+		forgive(snd, rcv, end, win, ack, seg.Flags&FlagACK != 0)
+		return true, false
 	}
 	if sWin < win {
 		snd.maxWin.Store(win)
@@ -193,7 +209,31 @@ func (t *Table) tcpInWindow(e *entry, d Dir, seg *Segment) bool {
 		}
 		rcv.maxEnd.Store(mx)
 	}
-	return true
+	return true, true
+}
+
+// forgive moves a direction's tracking to a segment that failed the window
+// checks (relearning mode): the sender has sent up to end, the receiver
+// acknowledged up to ack and may take win beyond it.
+func forgive(snd, rcv *tcpDir, end, win, ack uint32, hasAck bool) {
+	if seqAfter(end, snd.end.Load()) {
+		snd.end.Store(end)
+	}
+	if seqAfter(end, snd.maxEnd.Load()) {
+		snd.maxEnd.Store(end)
+	}
+	if snd.maxWin.Load() < win {
+		snd.maxWin.Store(max(win, 1))
+	}
+	if !hasAck {
+		return
+	}
+	if seqAfter(ack, rcv.end.Load()) {
+		rcv.end.Store(ack) // the receiver saw data up to ack, through the old owner
+	}
+	if seqAfter(ack+win, rcv.maxEnd.Load()) {
+		rcv.maxEnd.Store(ack + win)
+	}
 }
 
 // resetTCP forgets the window tracking of both directions. Precondition:

@@ -188,3 +188,70 @@ func TestTCPReopenFromTimeWait(t *testing.T) {
 	c2 := &conn{t: t, tb: tb, fwd: k, rev: k.Reverse(), cseq: 777777, sseq: 3}
 	c2.handshake()
 }
+
+// TestFailoverCrossingTraffic: during a failover the two directions of a
+// connection cross different members for a moment, so each member sees
+// ACKs of data only the other forwarded. The new owner (after
+// PromoteOwner) and the old one (after applying the promotion's record)
+// accept and relearn; a member with strict tracking drops the same ACK
+// (the control); and once relearnt, the window is enforced again.
+func TestFailoverCrossingTraffic(t *testing.T) {
+	a, _, ar := testTable(t, Config{Self: 1})
+	b, _, br := testTable(t, Config{Self: 2})
+	k := tcpKey(ip4(10, 0, 0, 1), 40000, ip4(10, 9, 9, 9), 443)
+	c := &conn{t: t, tb: a, fwd: k, rev: k.Reverse(), cseq: 1000, sseq: 9000}
+	c.handshake()
+	c.send(DirOriginal, FlagACK, 100)
+	c.send(DirReply, FlagACK, 100)
+	for _, r := range drain(ar) {
+		b.Apply(r)
+	}
+	// The control: on a, strict, an ACK of server data a never saw.
+	unseen := Segment{Flags: FlagACK, Seq: c.cseq, Ack: c.sseq + 5000, Window: 65535, WScale: NoWScale}
+	if r := a.Track(k, unseen, NATRequest{}); r.Verdict != DropInvalid {
+		t.Fatalf("strict tracking accepted an ACK of unseen data: %v", r.Verdict)
+	}
+	// Takeover by b; its promotion reaches a.
+	if n := b.PromoteOwner(1, 2); n != 1 {
+		t.Fatalf("promoted %d", n)
+	}
+	for _, r := range drain(br) {
+		if res := a.Apply(r); res != Applied {
+			t.Fatalf("old owner applying the promotion: %v", res)
+		}
+	}
+	// The server's data still goes through a; the client, moved to b,
+	// acknowledges it there.
+	c.tb = a
+	for range 3 {
+		if r := c.send(DirReply, FlagACK, 1000); r.Verdict != Accept {
+			t.Fatalf("server data through the old owner: %v", r.Verdict)
+		}
+	}
+	c.tb = b
+	if r := c.send(DirOriginal, FlagACK, 100); r.Verdict != Accept {
+		t.Fatalf("client ACK of data only the old owner saw, on the new owner: %v", r.Verdict)
+	}
+	// The client's data still goes through a for a moment too.
+	c.tb = a
+	if r := c.send(DirOriginal, FlagACK, 100); r.Verdict != Accept {
+		t.Fatalf("client data through the old owner after the promotion: %v", r.Verdict)
+	}
+	// Everything through b from now on: relearnt, then strict again.
+	c.tb = b
+	for range 3 {
+		if r := c.send(DirReply, FlagACK, 1000); r.Verdict != Accept {
+			t.Fatalf("server data on the new owner: %v", r.Verdict)
+		}
+		if r := c.send(DirOriginal, FlagACK, 100); r.Verdict != Accept {
+			t.Fatalf("client data on the new owner: %v", r.Verdict)
+		}
+	}
+	if s := b.Stats(); s.Relearned == 0 {
+		t.Fatalf("no segment counted as relearned: %+v", s)
+	}
+	wild := Segment{Flags: FlagACK, Seq: c.cseq + 1<<30, Ack: c.sseq, Window: 100, WScale: NoWScale}
+	if r := b.Track(k, wild, NATRequest{}); r.Verdict != DropInvalid {
+		t.Fatalf("wild segment after relearning: %v", r.Verdict)
+	}
+}

@@ -190,12 +190,26 @@ func (t *Table) update(e *entry, m uint64, seg *Segment, now int64, h uint64) Re
 			}
 			e.meta.Store(nm)
 		}
-		if !t.tcpInWindow(e, d, seg) {
+		ok, strict := t.tcpInWindow(e, d, seg)
+		if !ok {
 			if nm != m {
 				e.meta.Store(m)
 			}
 			t.count(h, cDropInvalid)
 			return Result{Verdict: DropInvalid, Dir: d, State: st}
+		}
+		if nm&fRelearn != 0 {
+			switch {
+			case !strict:
+				t.count(h, cRelearned)
+			case d == DirOriginal:
+				nm |= fStrictOrig
+			default:
+				nm |= fStrictReply
+			}
+			if nm&(fStrictOrig|fStrictReply) == fStrictOrig|fStrictReply {
+				nm &^= fRelearn | fStrictOrig | fStrictReply // relearnt: strict checks from now on
+			}
 		}
 		ns = next
 		if ns == StateEstablished {

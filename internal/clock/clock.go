@@ -13,19 +13,28 @@ type Clock interface {
 	Now() int64
 }
 
-// Real is a Clock backed by the runtime's monotonic clock.
+// Real is a Clock backed by the runtime's monotonic clock, aligned to the
+// wall clock once, when it is made: Now reads nanoseconds since the Unix
+// epoch as of NewReal, advancing monotonically from there. Two members'
+// Real clocks (two processes, two machines) agree as well as their wall
+// clocks did at start (NTP: within milliseconds), which the connection
+// table's versions and the sync path's delayed notifications rely on: a
+// replicated record's version is its creation time on the sender's clock.
 type Real struct {
 	start time.Time
+	base  int64
 }
 
-// NewReal returns a Real clock whose origin is now.
+// NewReal returns a Real clock reading the wall-clock time now.
 func NewReal() *Real {
-	return &Real{start: time.Now()}
+	now := time.Now()
+	return &Real{start: now, base: now.UnixNano()}
 }
 
-// Now returns the monotonic nanoseconds elapsed since NewReal.
+// Now returns the clock's reading: the Unix time at NewReal plus the
+// monotonic nanoseconds elapsed since.
 func (r *Real) Now() int64 {
-	return int64(time.Since(r.start))
+	return r.base + int64(time.Since(r.start))
 }
 
 // Manual is a Clock that moves only when told to. Its zero value reads 0.

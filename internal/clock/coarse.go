@@ -19,11 +19,12 @@ type Coarse struct {
 }
 
 // NewCoarse starts a Coarse clock with the given resolution (at least 100µs)
-// whose origin is now.
+// that reads like a Real clock made now (Unix-epoch nanoseconds).
 func NewCoarse(resolution time.Duration) *Coarse {
 	resolution = max(resolution, 100*time.Microsecond)
-	origin := time.Now()
+	origin := NewReal()
 	c := &Coarse{stop: make(chan struct{})}
+	c.now.Store(origin.Now())
 	go func() {
 		t := time.NewTicker(resolution)
 		defer t.Stop()
@@ -32,7 +33,7 @@ func NewCoarse(resolution time.Duration) *Coarse {
 			case <-c.stop:
 				return
 			case <-t.C:
-				if d := int64(time.Since(origin)); d > c.now.Load() {
+				if d := origin.Now(); d > c.now.Load() {
 					c.now.Store(d)
 				}
 			}
