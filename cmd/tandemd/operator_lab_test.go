@@ -161,6 +161,7 @@ func TestOperatorCommandsAgainstARunningPair(t *testing.T) {
 	dir := t.TempDir()
 	ctl := buildTandemctl(t, dir)
 	ctx := context.Background()
+	capture := startSyncCapture(t, l.GW2, dir)
 	// gw1 first, so that it is active (no preemption: the first up wins).
 	gw1 := startOpDaemon(t, l.GW1, dir, 1, "127.0.0.1:9116")
 	c1 := api.NewUnixClient(gw1.socket)
@@ -331,6 +332,9 @@ func TestOperatorCommandsAgainstARunningPair(t *testing.T) {
 	out = mustRun(gw1.socket, "config", "check", filepath.Join(dir, "gw1.toml"))
 	want(out, "config OK")
 
+	// The dissector reads the sync link as captured.
+	checkSyncCapture(t, capture)
+
 	// Every syncstat figure is in gw1's metrics.
 	metricsText := scrape(t, l.GW1, "127.0.0.1:9116")
 	for _, f := range api.SyncFields {
@@ -360,6 +364,79 @@ func TestOperatorCommandsAgainstARunningPair(t *testing.T) {
 	gw2.stop(t)
 	if out, err := run(gw1.socket, "status"); err == nil || !strings.Contains(err.Error(), "cannot reach tandemd") {
 		t.Errorf("status after stop: %v\n%s", err, out)
+	}
+}
+
+// syncCapture is dumpcap writing the lab's sync link to a file.
+type syncCapture struct {
+	cmd  *exec.Cmd
+	path string
+}
+
+// startSyncCapture captures UDP 8116 on the sync link in ns, or returns
+// nil when tshark's dumpcap is missing (a failure under CI=true).
+func startSyncCapture(t *testing.T, ns, dir string) *syncCapture {
+	t.Helper()
+	if _, err := exec.LookPath("dumpcap"); err != nil {
+		if labtest.InCI() {
+			t.Fatal("dumpcap (tshark) is missing: run tools/deps.sh")
+		}
+		t.Log("dumpcap (tshark) is missing: the sync link capture is not checked")
+		return nil
+	}
+	c := &syncCapture{path: filepath.Join(dir, "sync.pcap")}
+	c.cmd = lab.Command(ns, "dumpcap", "-q", "-i", lab.IfSync, "-f", "udp port 8116", "-w", c.path)
+	var stderr lockedBuffer
+	c.cmd.Stderr = &stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.cmd.Process.Kill(); _ = c.cmd.Wait() })
+	waitFor(t, "dumpcap capturing", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "Capturing on") })
+	return c
+}
+
+// checkSyncCapture stops the capture and dissects it with
+// tools/wireshark/ccp.lua: heartbeats both ways, and delta records whose
+// bodies decrypt (the lab runs without a key file) to the client's
+// connections.
+func checkSyncCapture(t *testing.T, c *syncCapture) {
+	t.Helper()
+	if c == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	_ = c.cmd.Wait()
+	lua, err := filepath.Abs(filepath.Join("..", "..", "tools", "wireshark", "ccp.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("tshark", "-n", "-r", c.path, "-X", "lua_script:"+lua, "-Y", "tccp",
+		"-T", "fields", "-E", "separator=|", "-e", "tccp.opcode", "-e", "tccp.sender", "-e", "tccp.decrypted", "-e", "tccp.rec.src", "-e", "tccp.rec.dst").Output()
+	if err != nil {
+		t.Fatalf("tshark on the sync capture: %v", err)
+	}
+	hb := map[string]int{}
+	var records, decrypted, frames int
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != 5 {
+			continue
+		}
+		frames++
+		if strings.HasPrefix(f[2], "decrypted with the unauthenticated key of cluster 1") {
+			decrypted++
+		}
+		if f[0] == "1" {
+			hb[f[1]]++
+		}
+		if (f[0] == "2" || f[0] == "5") && strings.Contains(f[3], lab.ClientAddr.String()) && strings.Contains(f[4], lab.ServerAddr.String()) {
+			records++
+		}
+	}
+	if frames == 0 || decrypted != frames || hb["1"] == 0 || hb["2"] == 0 || records == 0 {
+		t.Errorf("sync capture: %d CCP frames, %d decrypted, heartbeats by member %v, %d data frames with a client-to-server record\n%s",
+			frames, decrypted, hb, records, out)
 	}
 }
 
