@@ -22,18 +22,7 @@ const (
 )
 
 // testKeys is a ring holding the fixed test key (id 1, bytes 0..31).
-func testKeys(t testing.TB) *ccp.Keyring {
-	t.Helper()
-	k := make([]byte, 32)
-	for i := range k {
-		k[i] = byte(i)
-	}
-	r := ccp.NewKeyring()
-	if err := r.Add(1, ccp.AlgAES256GCM, k); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
+func testKeys(testing.TB) *ccp.Keyring { return synctest.Keyring() }
 
 type member struct {
 	id    uint8

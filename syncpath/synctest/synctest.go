@@ -5,8 +5,9 @@
 // and delays measured on an injected clock.Clock, so a test driven by a
 // clock.Manual sees exactly the same losses and arrival order on every run.
 //
-// It owns the simulated links and their counters only; it knows nothing of
-// CCP beyond carrying bytes.
+// It owns the simulated links and their counters, and a keyring with a
+// fixed, public test key (Keyring) for tests and benchmarks; it knows
+// nothing else of CCP beyond carrying bytes.
 package synctest
 
 import (
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tandem-gw/tandem/internal/clock"
 	"github.com/tandem-gw/tandem/syncpath"
+	"github.com/tandem-gw/tandem/syncpath/ccp"
 )
 
 // Link is how one directed link (from one member to another) mistreats
@@ -234,4 +236,18 @@ func (q *queue) Pop() any {
 	old[len(old)-1] = item{}
 	*q = old[:len(old)-1]
 	return it
+}
+
+// Keyring returns a keyring holding the fixed test key: id 1, AES-256-GCM,
+// bytes 0, 1, …, 31. Tests and benchmarks only: the key is public.
+func Keyring() *ccp.Keyring {
+	k := make([]byte, 32)
+	for i := range k {
+		k[i] = byte(i)
+	}
+	r := ccp.NewKeyring()
+	if err := r.Add(1, ccp.AlgAES256GCM, k); err != nil {
+		panic(fmt.Sprintf("synctest: adding the test key: %v", err)) // cannot fail: a valid id, algorithm and length
+	}
+	return r
 }
