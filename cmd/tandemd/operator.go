@@ -29,13 +29,15 @@ func (m *member) startOperator() error {
 
 	c := m.cfg.API
 	srv := api.NewServer(m, api.Options{Log: m.log})
+	var sampled func() map[int]api.Sampled
 	if err := srv.Start(api.Listen{Socket: c.Socket, SocketMode: 0o600, TCP: c.TCP, TokenFile: c.TokenFile}); err != nil {
 		m.log.Error("the operator API is off", "err", err)
 	} else {
 		o.api = srv
+		sampled = srv.Sampled
 	}
 	if l := m.cfg.Metrics.Listen; l != "" {
-		ms, err := metrics.Serve(l, m, m.log)
+		ms, err := metrics.Serve(l, m, sampled, m.log)
 		if err != nil {
 			m.log.Error("the metrics endpoint is off", "err", err)
 		} else {

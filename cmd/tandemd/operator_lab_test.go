@@ -256,13 +256,20 @@ func TestOperatorCommandsAgainstARunningPair(t *testing.T) {
 	}
 	tables := [2]map[string]api.Conn{}
 	for i, c := range []*api.Client{c1, c2} {
-		page, err := c.Conns(ctx, api.ConnQuery{Limit: api.MaxConnLimit})
-		if err != nil {
-			t.Fatal(err)
-		}
 		tables[i] = map[string]api.Conn{}
-		for _, cn := range page.Conns {
-			tables[i][fmt.Sprintf("%s %s:%d %s:%d", cn.Proto, cn.Src, cn.SrcPort, cn.Dst, cn.DstPort)] = cn
+		q := api.ConnQuery{Limit: api.MaxConnLimit}
+		for { // a page walks a bounded part of the table: follow the cursor
+			page, err := c.Conns(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cn := range page.Conns {
+				tables[i][fmt.Sprintf("%s %s:%d %s:%d", cn.Proto, cn.Src, cn.SrcPort, cn.Dst, cn.DstPort)] = cn
+			}
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
 		}
 	}
 	owned := 0

@@ -67,6 +67,24 @@ func (s *Server) SyncStats() []PeerSync {
 	return peers
 }
 
+// Sampled is what the server measures of one peer's session rather than
+// reads from it.
+type Sampled struct {
+	BandwidthUsed uint64    // bits per second sent over the last sampling interval
+	LastFullSync  time.Time // when a completed full sync was first seen; zero: none
+}
+
+// Sampled returns the sampled figures by peer id, for the metrics.
+func (s *Server) Sampled() map[int]Sampled {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[int]Sampled, len(s.last))
+	for id := range s.last {
+		out[id] = Sampled{BandwidthUsed: s.rates[id], LastFullSync: s.fullSync[id]}
+	}
+	return out
+}
+
 func (s *Server) syncReset(w http.ResponseWriter, _ *http.Request) {
 	peers := s.b.SyncStats()
 	now := s.opts.Now()

@@ -24,11 +24,14 @@ import (
 // the backend's snapshot, as the API does; it is safe for concurrent use
 // if the backend is.
 type Collector struct {
-	b api.Backend
+	b       api.Backend
+	sampled func() map[int]api.Sampled // nil: no sampled figures
 
 	sync     map[string]*prometheus.Desc // by metric name
 	lag      *prometheus.Desc
 	bwLimit  *prometheus.Desc
+	bwUsed   *prometheus.Desc
+	lastFull *prometheus.Desc
 	delay    *prometheus.Desc
 	active   *prometheus.Desc
 	started  *prometheus.Desc
@@ -57,9 +60,11 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, labels, nil)
 }
 
-// New returns a Collector over b.
-func New(b api.Backend) *Collector {
-	c := &Collector{b: b, sync: map[string]*prometheus.Desc{}, worker: map[string]workerMetric{}}
+// New returns a Collector over b. sampled, if not nil, adds the figures
+// the API server measures (api.Server.Sampled): bandwidth used and the
+// time of the last full sync.
+func New(b api.Backend, sampled func() map[int]api.Sampled) *Collector {
+	c := &Collector{b: b, sampled: sampled, sync: map[string]*prometheus.Desc{}, worker: map[string]workerMetric{}}
 	for _, f := range api.SyncFields {
 		if _, ok := c.sync[f.Metric]; ok {
 			continue
@@ -72,6 +77,8 @@ func New(b api.Backend) *Collector {
 	}
 	c.lag = desc("tandem_sync_lag_seconds", "Sync lag, from when a frame's oldest record left the queue to its acknowledgement, since tandemd started; quantile 1 is the maximum.", "peer")
 	c.bwLimit = desc("tandem_sync_bandwidth_limit_bytes_per_second", "sync.max_bandwidth in bytes per second; 0 is unlimited.", "peer")
+	c.bwUsed = desc("tandem_sync_bandwidth_used_bytes_per_second", "Bytes per second sent to the peer over the API's last sampling second.", "peer")
+	c.lastFull = desc("tandem_sync_last_full_sync_timestamp_seconds", "When the API's sampling first saw a full sync completed, either way, in seconds since the epoch.", "peer")
 	c.delay = desc("tandem_sync_delayed_notification_seconds", "sync.delayed_notification: connections younger than this are not synced.")
 	c.active = desc("tandem_member_active", "1 while this member holds the active role.")
 	c.started = desc("tandem_start_time_seconds", "When tandemd started, in seconds since the epoch.")
@@ -138,7 +145,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.sync {
 		ch <- d
 	}
-	for _, d := range []*prometheus.Desc{c.lag, c.bwLimit, c.delay, c.active, c.started, c.peerUp, c.heard, c.conns, c.connsMax, c.dropped, c.steering} {
+	for _, d := range []*prometheus.Desc{c.lag, c.bwLimit, c.bwUsed, c.lastFull, c.delay, c.active, c.started, c.peerUp, c.heard, c.conns, c.connsMax, c.dropped, c.steering} {
 		ch <- d
 	}
 	seen := map[*prometheus.Desc]bool{}
@@ -187,7 +194,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 
+	var sampled map[int]api.Sampled
+	if c.sampled != nil {
+		sampled = c.sampled()
+	}
 	for _, p := range c.b.SyncStats() {
+		if sm, ok := sampled[p.Peer]; ok {
+			gauge(c.bwUsed, float64(sm.BandwidthUsed)/8, p.Name)
+			if !sm.LastFullSync.IsZero() {
+				gauge(c.lastFull, float64(sm.LastFullSync.UnixNano())/1e9, p.Name)
+			}
+		}
 		for _, f := range api.SyncFields {
 			v := f.Value(&p.Counters)
 			labels := []string{p.Name}
@@ -246,11 +263,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Handler returns the /metrics handler: the Collector, the Go runtime's
-// and the process's metrics.
-func Handler(b api.Backend, log *slog.Logger) (http.Handler, error) {
+// Handler returns the /metrics handler: the Collector (sampled as in
+// New), the Go runtime's and the process's metrics.
+func Handler(b api.Backend, sampled func() map[int]api.Sampled, log *slog.Logger) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{New(b), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+	for _, c := range []prometheus.Collector{New(b, sampled), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
@@ -273,8 +290,8 @@ type Server struct {
 
 // Serve listens on addr (config metrics.listen) and serves /metrics
 // until Close.
-func Serve(addr string, b api.Backend, log *slog.Logger) (*Server, error) {
-	h, err := Handler(b, log)
+func Serve(addr string, b api.Backend, sampled func() map[int]api.Sampled, log *slog.Logger) (*Server, error) {
+	h, err := Handler(b, sampled, log)
 	if err != nil {
 		return nil, err
 	}

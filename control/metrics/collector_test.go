@@ -24,7 +24,9 @@ import (
 // text exposition.
 func scrape(t *testing.T, b api.Backend) map[string]*dto.MetricFamily {
 	t.Helper()
-	h, err := metrics.Handler(b, nil)
+	srv := api.NewServer(b, api.Options{})
+	srv.Sample()
+	h, err := metrics.Handler(b, srv.Sampled, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +142,14 @@ func TestEverySyncstatFigureIsAMetric(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("lag quantiles missing: %v", want)
 	}
+	// The sampled figures: the fake completed a full sync before the
+	// first sample, dated then.
+	if got, _, ok := value(fams, "tandem_sync_last_full_sync_timestamp_seconds", map[string]string{"peer": "gw2"}); !ok || got < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("last full sync timestamp %v (%v), want about now", got, ok)
+	}
+	if _, _, ok := value(fams, "tandem_sync_bandwidth_used_bytes_per_second", map[string]string{"peer": "gw2"}); !ok {
+		t.Error("no bandwidth used metric")
+	}
 	if got, _, _ := value(fams, "tandem_sync_bandwidth_limit_bytes_per_second", nil); got != 100e6 {
 		t.Errorf("bandwidth limit %v B/s, want 1e8", got)
 	}
@@ -213,7 +223,7 @@ func TestLabelsAndNames(t *testing.T) {
 			}
 		}
 	}
-	problems, err := testutil.CollectAndLint(metrics.New(f))
+	problems, err := testutil.CollectAndLint(metrics.New(f, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +235,7 @@ func TestLabelsAndNames(t *testing.T) {
 // TestScrapeSurvivesABackendError: a failing read gives an error for its
 // metrics, the rest is still served.
 func TestScrapeSurvivesABackendError(t *testing.T) {
-	h, err := metrics.Handler(failingSockets{fake(t)}, nil)
+	h, err := metrics.Handler(failingSockets{fake(t)}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +253,7 @@ func (failingSockets) Sockets() ([]api.Socket, error) { return nil, fmt.Errorf("
 var errBoom = fmt.Errorf("boom")
 
 func TestServe(t *testing.T) {
-	s, err := metrics.Serve("127.0.0.1:0", fake(t), nil)
+	s, err := metrics.Serve("127.0.0.1:0", fake(t), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

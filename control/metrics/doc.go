@@ -7,6 +7,7 @@
 // tandem_sync_lag_seconds); labels are peer, interface, queue, reason and
 // quantile only, so the series count does not grow with traffic. Every
 // figure `tandemctl syncstat` prints is a metric (control/api.SyncFields
-// names both). Counters are never reset: `syncstat --reset` is a baseline
+// names both; the API server's samples add bandwidth used and the time of
+// the last full sync). Counters are never reset: `syncstat --reset` is a baseline
 // in the API, not here.
 package metrics
