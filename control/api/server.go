@@ -49,7 +49,11 @@ type Server struct {
 	samplerDone chan struct{}
 	servers     []*http.Server
 	paths       []string // unix socket paths to remove on Close
+	tcpAddr     string
 }
+
+// TCPAddr is the address of the TCP listener, empty without one.
+func (s *Server) TCPAddr() string { return s.tcpAddr }
 
 type sample struct {
 	at        time.Time
@@ -148,6 +152,7 @@ func (s *Server) Start(l Listen) (err error) {
 		if err != nil {
 			return fmt.Errorf("api: listening on %s: %w", l.TCP, err)
 		}
+		s.tcpAddr = tln.Addr().String()
 		s.serve(tln, s.TokenHandler(tok))
 	}
 	s.stopSampler, s.samplerDone = make(chan struct{}), make(chan struct{})

@@ -497,6 +497,35 @@ func TestStartServesAUnixSocket(t *testing.T) {
 	if err := api.NewServer(f, api.Options{}).Start(api.Listen{Socket: path}); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("second server on a live socket: %v, want in use", err)
 	}
+	// TCP with a token file: the token is required there, not on the socket.
+	tokFile := filepath.Join(dir, "api.token")
+	if err := os.WriteFile(tokFile, []byte("s3cret-token-of-24-chars\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tcpSrv := api.NewServer(f, api.Options{})
+	if err := tcpSrv.Start(api.Listen{Socket: filepath.Join(dir, "c.sock"), TCP: "127.0.0.1:0", TokenFile: tokFile}); err != nil {
+		t.Fatal(err)
+	}
+	defer tcpSrv.Close()
+	addr := tcpSrv.TCPAddr()
+	if _, err := api.NewTCPClient(addr, "s3cret-token-of-24-chars").Status(ctx); err != nil {
+		t.Errorf("TCP with the token: %v", err)
+	}
+	var ae *api.Error
+	if _, err := api.NewTCPClient(addr, "").Status(ctx); !errors.As(err, &ae) || ae.Code != http.StatusUnauthorized {
+		t.Errorf("TCP without the token: %v, want 401", err)
+	}
+	if _, err := api.NewUnixClient(filepath.Join(dir, "c.sock")).Status(ctx); err != nil {
+		t.Errorf("the socket of a server with TCP: %v", err)
+	}
+	short := filepath.Join(dir, "short.token")
+	if err := os.WriteFile(short, []byte("abc"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = api.NewServer(f, api.Options{}).Start(api.Listen{Socket: filepath.Join(dir, "d.sock"), TCP: "127.0.0.1:0", TokenFile: short})
+	if err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Errorf("a 3-character token: %v", err)
+	}
 	// TCP without a token file is refused.
 	err = api.NewServer(f, api.Options{}).Start(api.Listen{Socket: filepath.Join(dir, "b.sock"), TCP: "127.0.0.1:0"})
 	if err == nil || !strings.Contains(err.Error(), "token_file") {
