@@ -138,3 +138,10 @@ func (d *daemon) lines() int {
 	defer d.mu.Unlock()
 	return len(d.log)
 }
+
+// logFrom returns the log lines from index from on.
+func (d *daemon) logFrom(from int) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.log[from:]...)
+}

@@ -65,7 +65,11 @@ type peerLink struct {
 	// last heard (lastHeard); stalls counts the stalls.
 	credit    int64
 	lastHeard int64
+	dataHeard int64
 	stalls    atomic.Uint64
+	probe     *dataProbe // nil: no data-link heartbeats (no peers.data_addresses)
+	lastProbe int64
+	syncDown  bool // the sync link is silent while the data links are not (logged once)
 }
 
 // noReplicationEnv, set to 1, switches replication off: the table emits
@@ -166,8 +170,13 @@ func (m *member) startPeer() error {
 		tr.Close()
 		return err
 	}
+	probe, err := startDataProbe(c, keys, epoch, clk)
+	if err != nil {
+		tr.Close()
+		return err
+	}
 	m.peer = &peerLink{id: uint8(p.ID), name: p.Name, clk: clk, transport: tr, session: sess, machine: mach,
-		epoch: epoch, requests: make(chan func(), 4), heartbeat: hb}
+		epoch: epoch, requests: make(chan func(), 4), heartbeat: hb, probe: probe}
 	sess.OnRoleClaim(mach.RoleClaim)
 	m.log.Info("sync session", "peer", p.Name, "peer_address", p.Address.Addr, "epoch", epoch,
 		"heartbeat", hb, "dead_after", dead, "delayed_notification", delay)
@@ -234,23 +243,38 @@ func (m *member) syncWorker() {
 // peer (see syncWorker).
 func (p *peerLink) input(now int64) ha.Input {
 	ps := p.session.PeerState()
-	if ps.LastHeard != p.lastHeard {
-		p.lastHeard, p.credit = ps.LastHeard, 0
+	dataHeard, dataRole, dataPrio := p.probe.heard()
+	if ps.LastHeard != p.lastHeard || dataHeard != p.dataHeard {
+		p.lastHeard, p.dataHeard, p.credit = ps.LastHeard, dataHeard, 0
 	}
-	heard := int64(0)
-	if ps.Heartbeats > 0 {
-		heard = min(ps.LastHeard+p.credit, now)
-	}
-	return ha.Input{Now: now, Peer: ha.Peer{
-		SyncHeard: heard, Role: ps.Role, Priority: ps.Priority,
-		Synced: ps.Status&ccp.StatusSynced != 0,
+	in := ha.Input{Now: now, Peer: ha.Peer{
+		Role: ps.Role, Priority: ps.Priority, Synced: ps.Status&ccp.StatusSynced != 0,
 	}}
+	if ps.Heartbeats > 0 {
+		in.Peer.SyncHeard = min(ps.LastHeard+p.credit, now)
+	}
+	if dataHeard != 0 {
+		in.Peer.DataHeard = min(dataHeard+p.credit, now)
+		if dataHeard > ps.LastHeard {
+			in.Peer.Role, in.Peer.Priority = dataRole, dataPrio // the fresher word
+		}
+	}
+	return in
 }
 
 // step runs the role machine once and carries out what it decides.
 // Precondition: on the sync worker.
 func (m *member) step(now int64) {
 	p := m.peer
+	if p.probe != nil && now-p.lastProbe >= int64(p.heartbeat) {
+		p.lastProbe = now
+		role, prio := p.session.Role()
+		var status uint8 = ccp.StatusReady
+		if p.session.Synced() {
+			status |= ccp.StatusSynced
+		}
+		p.probe.send(role, prio, status)
+	}
 	in := p.input(now)
 	if p.handover != nil {
 		switch {
@@ -261,6 +285,16 @@ func (m *member) step(now int64) {
 			p.handover <- errHandoverTimeout
 			p.handover = nil
 		}
+	}
+	dead := int64(p.heartbeat) * int64(m.cfg.Sync.DeadCount)
+	switch syncSilent, dataAlive := now-in.Peer.SyncHeard >= dead, in.Peer.DataHeard != 0 && now-in.Peer.DataHeard < dead; {
+	case syncSilent && dataAlive && !p.syncDown:
+		p.syncDown = true
+		m.log.Warn("sync link down: the peer is silent on it but alive on the data links; keeping the role (no split brain)",
+			"role", m.Role().String())
+	case !syncSilent && p.syncDown:
+		p.syncDown = false
+		m.log.Info("sync link up again")
 	}
 	t, changed := p.machine.Step(in)
 	for _, c := range p.machine.Claims() {
@@ -371,6 +405,7 @@ func (m *member) shutdown() error {
 		close(m.stop)
 		<-m.done
 		m.peer.transport.Close()
+		m.peer.probe.close()
 	}
 	err := m.gw.stop()
 	if m.peer != nil {

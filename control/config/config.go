@@ -85,6 +85,11 @@ type Peer struct {
 	ID      int    `toml:"id"`      // its member id; required
 	Name    string `toml:"name"`    // default "member<ID>"
 	Address Addr   `toml:"address"` // its address on the sync link; required
+	// DataAddresses are the peer's own addresses on the inside and
+	// outside links. Heartbeats go there too, so that a failed sync link
+	// is not taken for a dead peer (split brain). Optional; without them
+	// a sync-link failure makes both members active (warned).
+	DataAddresses []Addr `toml:"data_addresses"`
 }
 
 // HA configures the virtual addresses the active member holds.

@@ -136,6 +136,8 @@ func TestBadFiles(t *testing.T) {
 		{"peer is us", []string{`address = "10.77.3.2"`, `address = "10.77.3.1"`}, nil, "peers[0].address", "own address"},
 		{"peer address missing", []string{"address = \"10.77.3.2\"\n", ""}, nil, "peers[0].address", "required"},
 		{"peer bad address", []string{`address = "10.77.3.2"`, `address = "10.77.3.2/24"`}, nil, "peers[0].address", "without a /length"},
+		{"peer data address is us", []string{`"10.77.1.3", "10.77.2.3"`, `"10.77.1.2", "10.77.2.3"`}, nil, "peers[0].data_addresses[0]", "own address on in0"},
+		{"peer data address off the data links", []string{`"10.77.1.3", "10.77.2.3"`, `"10.77.1.3", "10.77.3.2"`}, nil, "peers[0].data_addresses[1]", "not on an inside or outside link"},
 		{"peers without sync interface", []string{"role = \"sync\"", "role = \"outside\""}, nil, "peers", "no interface has role sync"},
 
 		// HA.
@@ -255,8 +257,8 @@ func TestUnknownKeysAllReported(t *testing.T) {
 	), twoCores)
 	for _, p := range []Problem{
 		{Key: "member.priorty", Reason: "unknown key", Line: 9},
-		{Key: "hA", Reason: "unknown key: keys are case-sensitive, did you mean ha?", Line: 42},
-		{Key: "xdp.bnd_mode", Reason: "unknown key", Line: 53},
+		{Key: "hA", Reason: "unknown key: keys are case-sensitive, did you mean ha?", Line: 43},
+		{Key: "xdp.bnd_mode", Reason: "unknown key", Line: 54},
 	} {
 		found := false
 		for _, q := range ve.Problems {
@@ -299,6 +301,7 @@ func TestWarnings(t *testing.T) {
 		{"spin on a shared core", []string{"[xdp]", "[busy_poll]\nspin_when_idle = true\n\n[xdp]"}, "busy_poll.spin_when_idle", "spins on the sync worker's core"},
 		{"spin on the control plane", []string{"{ core = 1,", "{ core = 0,", "[xdp]", "[busy_poll]\nspin_when_idle = true\n\n[xdp]"}, "busy_poll.spin_when_idle", "spins on the control plane's core"},
 		{"no key file", nil, "sync.key_file", "not authenticated"},
+		{"no data addresses", []string{"data_addresses = [\"10.77.1.3\", \"10.77.2.3\"]\n", ""}, "peers[0].data_addresses", "split brain"},
 		{"slow failover", []string{"port = 8116", "port = 8116\nheartbeat_interval = \"5s\""}, "sync.dead_count", "noticed only after 25s"},
 		{"snat off link", []string{`snat = ["10.77.2.100"]`, `snat = ["192.0.2.1-192.0.2.4"]`}, "nat.snat[0]", "not on the outside link of out0 (10.77.2.0/24, fd77:2::/64)"},
 		{"snat low ports", []string{`ports = "20000-59999"`, `ports = "500-59999"`}, "nat.ports", "below 1024"},
@@ -306,7 +309,7 @@ func TestWarnings(t *testing.T) {
 		{"host bits", []string{"[xdp]", rule(`source = ["10.77.2.9/24"]`) + "[xdp]"}, "policy.allow[0].source[0]", "it means 10.77.2.0/24"},
 		{"api on the network", []string{"[xdp]", "[api]\ntcp = \"0.0.0.0:8117\"\ntoken_file = \"/etc/tandem/api.token\"\n\n[xdp]"}, "api.tcp", "reachable from the network"},
 		{"unused token", []string{"[xdp]", "[api]\ntoken_file = \"/etc/tandem/api.token\"\n\n[xdp]"}, "api.token_file", "unused"},
-		{"standalone", []string{"[[peers]]\nid = 2\nname = \"gw2\"\naddress = \"10.77.3.2\"\n", "", "sync_worker = 1\n", ""}, "interfaces.sync0", "standalone"},
+		{"standalone", []string{"[[peers]]\nid = 2\nname = \"gw2\"\naddress = \"10.77.3.2\"\ndata_addresses = [\"10.77.1.3\", \"10.77.2.3\"]\n", "", "sync_worker = 1\n", ""}, "interfaces.sync0", "standalone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, warnings, err := Parse(edit(t, tc.data...), twoCores)
@@ -389,9 +392,11 @@ key_file = "/etc/tandem/key"
 [[peers]]
 id = 254
 address = "fd00::2"
+data_addresses = ["10.0.1.2", "10.0.2.2"]
 [[peers]]
 id = 1
 address = "fd00::3"
+data_addresses = ["10.0.1.3"]
 [nat]
 enabled = true
 snat = ["10.0.2.16/28", "10.0.2.100-10.0.2.101"]

@@ -206,6 +206,42 @@ func (c *Config) checkPeers(r *report) {
 		if local := c.Sync.Address; local.IsValid() && local.Is4() != a.Is4() {
 			r.bad(ak, p.Address, "is not of the family of sync.address %s: CCP runs over one family", local.Addr)
 		}
+		c.checkDataAddresses(r, pk, p)
+	}
+}
+
+// checkDataAddresses checks peers[i].data_addresses: each on an inside or
+// outside link, not this member's own.
+func (c *Config) checkDataAddresses(r *report, pk string, p Peer) {
+	dk := pk + ".data_addresses"
+	if len(p.DataAddresses) == 0 {
+		r.warn(dk, nil, "not set: a failure of the sync link alone will look like a dead peer, and both members will claim the addresses (split brain)")
+		return
+	}
+	for j, d := range p.DataAddresses {
+		k := index(dk, j)
+		if !textOK(r, k, d) {
+			continue
+		}
+		found := false
+		for _, name := range c.InterfaceNames() {
+			ifc := c.Interfaces[name]
+			if ifc.Role == RoleSync {
+				continue
+			}
+			if ifc.hasAddr(d.Addr) {
+				r.bad(k, d, "is this member's own address on %s", name)
+				found = true
+				break
+			}
+			if ifc.onLink(d.Addr) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			r.bad(k, d, "is not on an inside or outside link: not inside any subnet of those interfaces")
+		}
 	}
 }
 
