@@ -284,3 +284,18 @@ func TestUsageAndUnreachable(t *testing.T) {
 		t.Errorf("--tcp without a token: exit %d, %q", code, errs)
 	}
 }
+
+func TestStandaloneMember(t *testing.T) {
+	f, sock := fakeDaemon(t)
+	f.Mu.Lock()
+	f.Peers, f.Mem, f.St.Peers = nil, f.Mem[:1], 0
+	f.Mu.Unlock()
+	out := mustRun(t, sock, "syncstat")
+	wantLines(t, out, "no peers: this member runs standalone")
+	out = mustRun(t, sock, "members")
+	if strings.Count(strings.TrimSpace(out), "\n") != 1 {
+		t.Errorf("members of a standalone member: want a header and one row:\n%s", out)
+	}
+	out = mustRun(t, sock, "top", "-n", "1")
+	wantLines(t, out, "standalone: no peers")
+}
