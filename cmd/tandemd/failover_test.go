@@ -279,10 +279,19 @@ type failoverResult struct {
 // runFailover runs the scenario with kills failovers: gw1 active, gw2
 // backup; kill the active with SIGKILL, check, restart the killed member
 // (it rejoins as backup), and so on.
-func runFailover(t *testing.T, kills int, replicate, planned bool) failoverResult {
+// failoverOpts says how runFailover fails over.
+type failoverOpts struct {
+	kills     int
+	replicate bool // false: the control, replication switched off
+	planned   bool // SIGUSR1 (planned failover) instead of SIGKILL
+	preempt   bool // ha.preempt on: the returning gw1 takes the role back
+}
+
+func runFailover(t *testing.T, o failoverOpts) failoverResult {
+	kills, planned := o.kills, o.planned
 	l := labtest.New(t, lab.Config{Queues: 2})
 	var env []string
-	if !replicate {
+	if !o.replicate {
 		env = append(env, noReplicationEnv+"=1")
 	}
 	members := map[string]struct {
@@ -291,7 +300,14 @@ func runFailover(t *testing.T, kills int, replicate, planned bool) failoverResul
 	}{"gw1": {l.GW1, 1}, "gw2": {l.GW2, 2}}
 	start := func(name string) *daemon {
 		m := members[name]
-		return startDaemon(t, name, m.ns, failoverConfig(t, m.id), env...)
+		cfg := failoverConfig(t, m.id)
+		if o.preempt {
+			cfg = bytes.Replace(cfg, []byte("preempt = false"), []byte("preempt = true"), 1)
+			if !bytes.Contains(cfg, []byte("preempt = true")) {
+				t.Fatal("could not set ha.preempt")
+			}
+		}
+		return startDaemon(t, name, m.ns, cfg, env...)
 	}
 	active := start("gw1")
 	active.waitFor(0, 20*time.Second, "role", "to=active")
@@ -379,6 +395,14 @@ func runFailover(t *testing.T, kills int, replicate, planned bool) failoverResul
 		_ = killed.cmd.Wait()
 		active, backup = backup, start(killed.name)
 		backup.waitFor(0, 20*time.Second, "role", "to=backup")
+		if o.preempt && backup.name == "gw1" {
+			// gw1 outranks gw2: once synced it takes the role back.
+			mark := active.lines()
+			backup.waitFor(0, 20*time.Second, "role", "to=active", "preempt")
+			active.waitFor(mark, 5*time.Second, "role", "to=backup", "preempts")
+			t.Logf("gw1 took the active role back: %s", lastLine(backup))
+			active, backup = backup, active
+		}
 		time.Sleep(2 * time.Second)
 	}
 	res.retransmits = tcpRetransmits(t, l.Client) - retransBefore
@@ -476,7 +500,7 @@ func TestFailoverKeepsEveryConnection(t *testing.T) {
 		labtest.Require(t)
 		t.Fatal("iperf3 is not installed (make deps)")
 	}
-	res := runFailover(t, 3, true, false)
+	res := runFailover(t, failoverOpts{kills: 3, replicate: true})
 	gapMs := float64(median(res.gaps).Microseconds()) / 1000
 	fmt.Printf("failover: survived %d/%d gap-ms %.1f\n", res.survived, res.total, gapMs)
 	t.Logf("gaps %v; %s", res.gaps, res.iperf)
@@ -498,7 +522,7 @@ func TestFailoverKeepsEveryConnection(t *testing.T) {
 // scenario with replication off must break connections, or the failover
 // test above could not fail.
 func TestFailoverWithoutReplicationBreaksConnections(t *testing.T) {
-	res := runFailover(t, 1, false, false)
+	res := runFailover(t, failoverOpts{kills: 1})
 	t.Logf("without replication: survived %d/%d, gaps %v", res.survived, res.total, res.gaps)
 	if res.survived > res.total/10 {
 		t.Fatalf("%d of %d connections survived a failover without replication: the failover test cannot tell", res.survived, res.total)
@@ -512,7 +536,7 @@ func TestFailoverWithoutReplicationBreaksConnections(t *testing.T) {
 // the traffic gap and the TCP segments the client retransmitted (the
 // figure for "no loss": see docs/ha.md for what this machine shows).
 func TestPlannedFailoverKeepsEveryConnection(t *testing.T) {
-	res := runFailover(t, 2, true, true)
+	res := runFailover(t, failoverOpts{kills: 2, replicate: true, planned: true})
 	fmt.Printf("planned failover: survived %d/%d gap-ms %.1f retransmits %d\n", res.survived, res.total,
 		float64(median(res.gaps).Microseconds())/1000, res.retransmits)
 	t.Logf("gaps %v; %s", res.gaps, res.iperf)
@@ -521,5 +545,20 @@ func TestPlannedFailoverKeepsEveryConnection(t *testing.T) {
 	}
 	if res.survived != res.total {
 		t.Fatalf("%d of %d connections survived two planned failovers", res.survived, res.total)
+	}
+}
+
+// TestPreemptionKeepsEveryConnection: with ha.preempt on, the killed gw1
+// (priority 200) returns as backup, finishes its full sync, and takes the
+// active role back from gw2; then it is killed again. Every connection
+// survives the three changes.
+func TestPreemptionKeepsEveryConnection(t *testing.T) {
+	res := runFailover(t, failoverOpts{kills: 2, replicate: true, preempt: true})
+	t.Logf("preemption: survived %d/%d, gaps %v; %s", res.survived, res.total, res.gaps, res.iperf)
+	for _, b := range res.broken {
+		t.Error(b)
+	}
+	if res.survived != res.total {
+		t.Fatalf("%d of %d connections survived a failover, a preemption and a failover", res.survived, res.total)
 	}
 }

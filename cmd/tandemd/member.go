@@ -276,6 +276,7 @@ func (m *member) step(now int64) {
 		p.probe.send(role, prio, status)
 	}
 	in := p.input(now)
+	in.Drained = m.sink.Len() == 0 && p.session.Idle()
 	if p.handover != nil {
 		switch {
 		case m.sink.Len() == 0 && p.session.Idle():

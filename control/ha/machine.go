@@ -38,6 +38,10 @@ type Peer struct {
 type Input struct {
 	Now  int64 // ns, the same clock as Peer's times
 	Peer Peer
+	// Drained: this member's sync queue is empty and the peer has acked
+	// everything sent. The active hands over to a preempting peer only
+	// then, so that the peer holds every connection.
+	Drained bool
 }
 
 // Transition is a role change Step decided. The caller carries it out in
@@ -178,7 +182,7 @@ func (m *Machine) Step(in Input) (Transition, bool) {
 	case ccp.RoleBackup:
 		switch {
 		case released && alive:
-			return m.become(ccp.RoleActive, true, "the active handed over (planned failover)")
+			return m.become(ccp.RoleActive, true, "the active handed over (planned failover or preemption)")
 		case !alive:
 			return m.become(ccp.RoleActive, true, fmt.Sprintf("the peer is dead: no heartbeat on the sync link or a data link for %v", m.cfg.DeadAfter))
 		case !peerActive && m.outranksPeer(p) && in.Now-m.releasedAt >= int64(m.cfg.DeadAfter):
@@ -194,6 +198,10 @@ func (m *Machine) Step(in Input) (Transition, bool) {
 		case handover && onSync && p.Synced:
 			return m.release(in.Now, "planned failover")
 		case claimed && onSync && p.Synced && !m.outranksPeer(p):
+			if !in.Drained {
+				m.claimed = true // keep the claim until the queue has drained
+				break
+			}
 			return m.release(in.Now, "the peer outranks this one and preempts")
 		}
 	}

@@ -165,7 +165,10 @@ func TestPreemption(t *testing.T) {
 	lo.RoleClaim(claims[0])
 	mustStay(t, lo, heard(310*ms, ccp.RoleBackup, 200, false)) // not synced yet: keep the role
 	lo.RoleClaim(claims[0])
-	mustStep(t, lo, heard(320*ms, ccp.RoleBackup, 200, true), ccp.RoleBackup, false)
+	mustStay(t, lo, heard(315*ms, ccp.RoleBackup, 200, true)) // its sync queue not drained yet
+	drained := heard(320*ms, ccp.RoleBackup, 200, true)
+	drained.Drained = true
+	mustStep(t, lo, drained, ccp.RoleBackup, false)
 	rel := lo.Claims()
 	hi.RoleClaim(rel[len(rel)-1])
 	mustStep(t, hi, heard(330*ms, ccp.RoleBackup, 100, true), ccp.RoleActive, true)
