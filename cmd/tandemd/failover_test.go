@@ -272,6 +272,7 @@ type failoverResult struct {
 	survived, total int
 	gaps            []time.Duration
 	retransmits     int // TCP segments the client retransmitted from the first failover on
+	takeovers       []time.Duration // from the kill to the new active's role log line (addresses claimed and announced, connections promoted)
 	broken          []string
 	iperf           string
 }
@@ -378,8 +379,12 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 		}
 		killTimes = append(killTimes, time.Now())
 		backup.waitFor(mark, 5*time.Second, "role", "to=active")
+		line := lastLine(backup)
 		t.Logf("%s %s at %s; %s took over: %s", map[bool]string{true: "handed over by", false: "killed"}[planned],
-			active.name, killTimes[k].Format("15:04:05.000000"), backup.name, lastLine(backup))
+			active.name, killTimes[k].Format("15:04:05.000000"), backup.name, line)
+		if at, ok := logTime(line); ok {
+			res.takeovers = append(res.takeovers, at.Sub(killTimes[k]))
+		}
 		time.Sleep(2 * time.Second)
 		if k == kills-1 {
 			break
@@ -486,6 +491,21 @@ func lastLine(d *daemon) string {
 	return ""
 }
 
+// logTime reads the time= field of a tandemd log line (millisecond
+// precision).
+func logTime(line string) (time.Time, bool) {
+	i := strings.Index(line, "time=")
+	if i < 0 {
+		return time.Time{}, false
+	}
+	f := strings.Fields(line[i+5:])
+	if len(f) == 0 {
+		return time.Time{}, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, f[0])
+	return at, err == nil
+}
+
 func median(d []time.Duration) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
@@ -503,6 +523,10 @@ func TestFailoverKeepsEveryConnection(t *testing.T) {
 	res := runFailover(t, failoverOpts{kills: 3, replicate: true})
 	gapMs := float64(median(res.gaps).Microseconds()) / 1000
 	fmt.Printf("failover: survived %d/%d gap-ms %.1f\n", res.survived, res.total, gapMs)
+	if len(res.takeovers) > 0 {
+		fmt.Printf("failover: takeover-ms %.0f (kill to the backup's role change logged, median of %d)\n",
+			float64(median(res.takeovers).Milliseconds()), len(res.takeovers))
+	}
 	t.Logf("gaps %v; %s", res.gaps, res.iperf)
 	for _, b := range res.broken {
 		t.Error(b)
