@@ -88,10 +88,11 @@ func New(cfg Config) (e *Engine, err error) {
 	if cfg.TxBudget == 0 {
 		cfg.TxBudget = 256
 	}
-	e = &Engine{cfg: cfg, modes: map[string]xdp.AttachMode{}}
+	eng := &Engine{cfg: cfg, modes: map[string]xdp.AttachMode{}}
+	e = eng
 	defer func() {
 		if err != nil {
-			e.close()
+			eng.close() // e itself is nil after "return nil, err"
 		}
 	}()
 	if e.steer, err = xdp.NewSteering(2 * cfg.Queues); err != nil {

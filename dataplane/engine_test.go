@@ -396,3 +396,25 @@ func grepLines(s, pat string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestNewFailsCleanly: a failure part way through New (here, an
+// interface that does not exist) is an error with the interface's name,
+// not a panic in the cleanup of what was set up before it.
+func TestNewFailsCleanly(t *testing.T) {
+	labtest.Require(t)
+	table, err := conntrack.New(conntrack.Config{MaxEntries: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := dataplane.New(dataplane.Config{
+		Inside:  dataplane.Interface{Name: "tdm-none-in"},
+		Outside: dataplane.Interface{Name: "tdm-none-out"},
+		Table:   table,
+	})
+	if err == nil || e != nil {
+		t.Fatalf("New with missing interfaces: %v, %v", e, err)
+	}
+	if !strings.Contains(err.Error(), "tdm-none-in") {
+		t.Errorf("the error does not name the interface: %v", err)
+	}
+}
