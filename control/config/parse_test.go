@@ -190,9 +190,9 @@ func TestBadFiles(t *testing.T) {
 		{"ring size", []string{`bind_mode = "copy"`, `bind_mode = "copy"` + "\nfill_ring = 1000"}, nil, "xdp.fill_ring", "power of two from 64 to 65536"},
 
 		// API and metrics.
-		{"api relative socket", []string{"[xdp]", "[api]\nsocket = \"tandemd.sock\"\n\n[xdp]"}, nil, "api.socket", "absolute path"},
-		{"api tcp without token", []string{"[xdp]", "[api]\ntcp = \"127.0.0.1:8117\"\n\n[xdp]"}, nil, "api.token_file", "required when api.tcp is set"},
-		{"api tcp bad", []string{"[xdp]", "[api]\ntcp = \"localhost:8117\"\ntoken_file = \"/t\"\n\n[xdp]"}, nil, "api.tcp", "want ip:port"},
+		{"api relative socket", []string{`socket = "/run/tandem/gw1.sock"`, `socket = "tandemd.sock"`}, nil, "api.socket", "absolute path"},
+		{"api tcp without token", []string{`socket = "/run/tandem/gw1.sock"`, "socket = \"/run/tandem/gw1.sock\"\ntcp = \"127.0.0.1:8117\""}, nil, "api.token_file", "required when api.tcp is set"},
+		{"api tcp bad", []string{`socket = "/run/tandem/gw1.sock"`, "tcp = \"localhost:8117\"\ntoken_file = \"/t\""}, nil, "api.tcp", "want ip:port"},
 		{"metrics port 0", []string{"[xdp]", "[metrics]\nlisten = \"127.0.0.1:0\"\n\n[xdp]"}, nil, "metrics.listen", "port 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -307,8 +307,8 @@ func TestWarnings(t *testing.T) {
 		{"snat low ports", []string{`ports = "20000-59999"`, `ports = "500-59999"`}, "nat.ports", "below 1024"},
 		{"nat disabled", []string{"enabled = true", "enabled = false"}, "nat.enabled", "ignored"},
 		{"host bits", []string{"[xdp]", rule(`source = ["10.77.2.9/24"]`) + "[xdp]"}, "policy.allow[0].source[0]", "it means 10.77.2.0/24"},
-		{"api on the network", []string{"[xdp]", "[api]\ntcp = \"0.0.0.0:8117\"\ntoken_file = \"/etc/tandem/api.token\"\n\n[xdp]"}, "api.tcp", "reachable from the network"},
-		{"unused token", []string{"[xdp]", "[api]\ntoken_file = \"/etc/tandem/api.token\"\n\n[xdp]"}, "api.token_file", "unused"},
+		{"api on the network", []string{`socket = "/run/tandem/gw1.sock"`, "tcp = \"0.0.0.0:8117\"\ntoken_file = \"/etc/tandem/api.token\""}, "api.tcp", "reachable from the network"},
+		{"unused token", []string{`socket = "/run/tandem/gw1.sock"`, "socket = \"/run/tandem/gw1.sock\"\ntoken_file = \"/etc/tandem/api.token\""}, "api.token_file", "unused"},
 		{"standalone", []string{"[[peers]]\nid = 2\nname = \"gw2\"\naddress = \"10.77.3.2\"\ndata_addresses = [\"10.77.1.3\", \"10.77.2.3\"]\n", "", "sync_worker = 1\n", ""}, "interfaces.sync0", "standalone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
