@@ -55,6 +55,13 @@ func (g *gatedSink) Enqueue(r conntrack.Record) bool {
 // over 500 ms of the same traffic just before, and fwd-ratio the first
 // over the second. One iteration is one full sync (of 1M entries
 // whatever b.N).
+//
+// Placement: the sender on CPU 0 with the backup's sync worker; the
+// engine's worker on CPU 1 with the active's sync worker (one member).
+// SYNC_NO_FWD=1 leaves the engine and the traffic out (the sync path
+// alone); SYNC_DEBUG=1 logs the sessions' and transports' counters. The
+// engine collapses on a shared core (docs/performance.md, open problems):
+// the forwarding figures then say so rather than what a full sync costs.
 func BenchmarkFullSync1M(b *testing.B) {
 	for _, mtu := range []int{9000, 1500} {
 		b.Run(fmt.Sprintf("mtu=%d", mtu), func(b *testing.B) { benchFullSync(b, mtu, 1_000_000) })

@@ -368,6 +368,8 @@ func (sp *syncPair) generate(b *testing.B, st *syncTransports, first, n int, rat
 // Placement: generator on CPU 0, active sync worker on CPU 1, backup sync
 // worker on CPU 0 (BENCH_BACKUP_CPU), threads at nice -20 (BENCH_NO_NICE
 // turns that off). One iteration is one connection; b.N below 1M runs 1M.
+// SYNC_DEBUG=1 logs both sessions' and transports' counters after every
+// phase.
 func BenchmarkReplicate(b *testing.B) {
 	for _, mtu := range []int{1500, 9000} {
 		b.Run(fmt.Sprintf("mtu=%d", mtu), func(b *testing.B) {
