@@ -2,6 +2,7 @@ package syncpath_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tandem-gw/tandem/syncpath"
 	"github.com/tandem-gw/tandem/syncpath/ccp"
@@ -50,4 +51,31 @@ func TestRoleClaimDelivered(t *testing.T) {
 	if len(got) != 1 || got[0] != (ccp.RoleClaim{Action: ccp.RoleClaimActive, Priority: 100, Term: 7}) {
 		t.Fatalf("the active received claims %+v", got)
 	}
+}
+
+// TestSetDelayAtRunTime: raising the delay from off holds new connections
+// back; switching it off sends every held one at once.
+func TestSetDelayAtRunTime(t *testing.T) {
+	r := newRig(t, synctest.Link{Delay: time.Millisecond}, syncpath.Knobs{})
+	r.mustConverge(r.settle(time.Second), "empty tables")
+	r.active.sess.SetDelay(3 * time.Second)
+	r.step()
+	if d := r.active.sess.Delay(); d != 3*time.Second {
+		t.Fatalf("Delay() = %v after SetDelay(3s)", d)
+	}
+	r.create(500)
+	for range 500 {
+		r.step()
+	}
+	if c := r.active.sess.Counters(); c.RecordsSent != 0 || c.QueueDepth != 500 {
+		t.Fatalf("with a 3s delay, after 0.5s: %d records sent, %d waiting; want 0 and 500", c.RecordsSent, c.QueueDepth)
+	}
+	r.active.sess.SetDelay(0)
+	for range 50 {
+		r.step()
+	}
+	if c := r.active.sess.Counters(); c.RecordsSent < 500 {
+		t.Fatalf("delay switched off: only %d of 500 held records sent within 50ms", c.RecordsSent)
+	}
+	r.mustConverge(r.settle(time.Second), "after the delay was switched off")
 }

@@ -76,6 +76,7 @@ type Session struct {
 	peerEpoch    uint32
 	peerEpochAt  int64 // when the current peer epoch was first seen
 	peer         peerView
+	delayCtl     delayControl
 	lastHeard    int64
 	peerHBTime   uint64 // Time of the peer's last heartbeat, echoed back
 	started      bool   // tracking the peer's DataSeq stream (after a full sync began)
@@ -198,6 +199,7 @@ func New(cfg Config) (*Session, error) {
 	}
 	if cfg.Delay > 0 {
 		s.dl = newDelayer(int64(cfg.Delay))
+		s.delayCtl.ns.Store(int64(cfg.Delay))
 	}
 	s.release = s.addReleased
 	s.SetBandwidth(cfg.MaxBandwidth)
@@ -249,6 +251,7 @@ func (s *Session) Poll() (bool, error) {
 	if now-s.lastHB >= int64(s.cfg.HeartbeatInterval) {
 		s.sendHeartbeat(now)
 	}
+	s.applyDelayChange(now)
 	if s.cfg.Sink != nil {
 		if s.cfg.Sink.takeFullSync() && !s.knobs.noFullSync {
 			s.startFullSync(now, s.fs.session+1|1<<31) // a lost delete: sender-initiated
