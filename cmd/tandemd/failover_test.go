@@ -271,7 +271,7 @@ func (c *conn) run(stop <-chan struct{}, wg *sync.WaitGroup) {
 type failoverResult struct {
 	survived, total int
 	gaps            []time.Duration
-	retransmits     int // TCP segments the client retransmitted from the first failover on
+	retransmits     int             // TCP segments the client retransmitted from the first failover on
 	takeovers       []time.Duration // from the kill to the new active's role log line (addresses claimed and announced, connections promoted)
 	broken          []string
 	iperf           string
