@@ -941,9 +941,10 @@ func (s *Session) finishSession(now int64) {
 // applyRecords applies the records of a DELTA or FULLSYNC_CHUNK frame. It
 // decodes the whole frame first and prefetches the table's index entries
 // of every key (conntrack.Table.Prefetch), so that the cache misses of the
-// frame's records overlap instead of queueing one behind the other in
-// Apply. A record that does not decode ends the frame: the ones before it
-// are applied.
+// frame's records may overlap instead of queueing one behind the other in
+// Apply (measured on the lab machine: 330-400 ns a record into an empty
+// 2M-slot table with or without it, within the noise). A record that does
+// not decode ends the frame: the ones before it are applied.
 func (s *Session) applyRecords(f *ccp.Frame, fresh bool) {
 	rr, err := f.Records()
 	if err != nil {
