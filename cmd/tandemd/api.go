@@ -62,7 +62,7 @@ func (m *member) Status() api.Status {
 		Member: c.Member.ID, Name: c.Member.Name, Cluster: c.Sync.ClusterID, Role: m.Role().String(),
 		Priority: c.Member.Priority, Started: o.started, Peers: len(c.Peers),
 		Conns: m.gw.table.Len(), ConnsMax: m.gw.table.Cap(),
-		Params: api.Params{MaxBandwidth: o.maxBits.Load(), DelayedNotification: c.Sync.DelayedNotification.Duration},
+		Params: api.Params{MaxBandwidth: o.maxBits.Load(), DelayedNotification: m.delayInEffect()},
 	}
 	modes := m.gw.engine.AttachModes()
 	for _, name := range c.InterfaceNames() {
@@ -229,12 +229,24 @@ func (m *member) SetMaxBandwidth(bps uint64) error {
 	return nil
 }
 
-// errDelayFixed: syncpath reads the delay once, when the session starts.
-var errDelayFixed = fmt.Errorf("sync.delayed_notification is fixed when the sync session starts: change it in the config file and restart tandemd: %w", api.ErrNotSupported)
+// SetDelayedNotification implements api.Backend: the session applies the
+// new delay at its next poll (0 switches delayed notifications off and
+// sends every held record).
+func (m *member) SetDelayedNotification(d time.Duration) error {
+	if m.peer == nil {
+		return fmt.Errorf("no peer: there is nothing to delay: %w", api.ErrConflict)
+	}
+	m.peer.session.SetDelay(d)
+	return nil
+}
 
-// SetDelayedNotification implements api.Backend. The sync session has no
-// run-time setter for the delay yet.
-func (m *member) SetDelayedNotification(time.Duration) error { return errDelayFixed }
+// delayInEffect is the delayed-notification delay the session uses now.
+func (m *member) delayInEffect() time.Duration {
+	if m.peer == nil {
+		return m.cfg.Sync.DelayedNotification.Duration
+	}
+	return m.peer.session.Delay()
+}
 
 // Failover implements api.Backend: a planned failover (member.failover),
 // which waits for the sync queue to drain.

@@ -55,7 +55,8 @@ func startOpDaemon(t *testing.T, ns, dir string, id int, metricsAddr string) *op
 	if !bytes.Contains(toml, []byte(`delayed_notification = "0s"`)) {
 		t.Fatal("the lab config has no delayed_notification line to change")
 	}
-	toml = append(toml, fmt.Sprintf("\n[api]\nsocket = %q\n\n[metrics]\nlisten = %q\n", d.socket, metricsAddr)...)
+	toml = withAPISocket(t, toml, id, d.socket)
+	toml = append(toml, fmt.Sprintf("\n[metrics]\nlisten = %q\n", metricsAddr)...)
 	path := filepath.Join(dir, d.name+".toml")
 	if err := os.WriteFile(path, toml, 0o644); err != nil {
 		t.Fatal(err)
@@ -331,8 +332,10 @@ func TestOperatorCommandsAgainstARunningPair(t *testing.T) {
 	if out, err := run(gw1.socket, "set", "sync.max_bandwidth", "800Mbps"); err == nil || !strings.Contains(err.Error(), "ambiguous") {
 		t.Errorf("set 800Mbps: %v\n%s", err, out)
 	}
-	if out, err := run(gw1.socket, "set", "sync.delayed_notification", "1s"); err == nil || !strings.Contains(err.Error(), "restart") {
-		t.Errorf("set the delay at run time: %v\n%s, want a refusal saying a restart is needed", err, out)
+	out = mustRun(gw1.socket, "set", "sync.delayed_notification", "2500ms")
+	want(out, "sync.delayed_notification = 2.5s (was")
+	if out, err := run(gw1.socket, "set", "sync.delayed_notification", "1h"); err == nil || !strings.Contains(err.Error(), "0 to 10m") {
+		t.Errorf("set the delay to 1h: %v\n%s, want a refusal naming the range", err, out)
 	}
 	out = mustRun(gw1.socket, "syncstat", "--reset")
 	want(out, "counters reset")
@@ -454,4 +457,14 @@ func lineOf(out, s string) string {
 		}
 	}
 	return ""
+}
+
+// withAPISocket points the lab config of member id at another API socket.
+func withAPISocket(t *testing.T, toml []byte, id int, socket string) []byte {
+	t.Helper()
+	old := []byte(fmt.Sprintf("socket = \"/run/tandem/gw%d.sock\"", id))
+	if !bytes.Contains(toml, old) {
+		t.Fatalf("the lab config of member %d has no api.socket line to change", id)
+	}
+	return bytes.Replace(toml, old, []byte(fmt.Sprintf("socket = %q", socket)), 1)
 }

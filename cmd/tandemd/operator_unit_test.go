@@ -112,7 +112,7 @@ func TestUnitCapabilitiesAreEnoughAndEachIsNeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	toml = append(toml, "\n[api]\nsocket = \""+filepath.Join(dir, "gw1.sock")+"\"\n"...)
+	toml = withAPISocket(t, toml, 1, filepath.Join(dir, "gw1.sock"))
 	cfgPath := filepath.Join(dir, "gw1.toml")
 	if err := os.WriteFile(cfgPath, toml, 0o644); err != nil {
 		t.Fatal(err)
