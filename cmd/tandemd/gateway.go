@@ -338,6 +338,21 @@ func (g *gateway) natAddrs() []netip.Addr {
 	return out
 }
 
+// releaseStale removes the planned addresses found on the interfaces
+// although this run has not claimed them, and returns how many.
+func (g *gateway) releaseStale() int {
+	n := 0
+	for _, cl := range g.planned {
+		if slices.Contains(g.claimed, cl) {
+			continue
+		}
+		if releaseAddr(cl) == nil {
+			n++
+		}
+	}
+	return n
+}
+
 func (g *gateway) unclaim() {
 	for _, cl := range g.claimed {
 		if err := releaseAddr(cl); err != nil {

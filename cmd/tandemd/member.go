@@ -109,6 +109,11 @@ func startMember(cfg *config.Config, log *slog.Logger) (*member, error) {
 	if m.gw, err = startGateway(cfg, log, records, false); err != nil {
 		return nil, err
 	}
+	// Addresses a killed run of this member left on the interfaces: the
+	// kernel would answer ARP for them beside the active member.
+	if n := m.gw.releaseStale(); n > 0 {
+		log.Warn("released addresses an earlier run left claimed", "addresses", n)
+	}
 	if err := m.startPeer(); err != nil {
 		_ = m.gw.stop()
 		return nil, err
