@@ -2,19 +2,13 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/netip"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,13 +25,6 @@ import (
 // message every 100 ms and reading its echo, plus an iperf3 stream; the
 // active tandemd is killed with SIGKILL and every connection must carry on.
 
-const (
-	failoverConns    = 200
-	failoverPort     = 7000
-	failoverInterval = 100 * time.Millisecond
-	msgSize          = 16 // conn id u32, seq u64, 4 bytes padding
-)
-
 // failoverConfig is member id's embedded lab config with the connection
 // delay short enough for a test and replication optionally switched off.
 func failoverConfig(t *testing.T, id int) []byte {
@@ -51,103 +38,6 @@ func failoverConfig(t *testing.T, id int) []byte {
 		t.Fatal("could not set sync.delayed_notification in the lab config")
 	}
 	return b
-}
-
-// echoServer accepts the test's connections in the server namespace and
-// echoes every message; it records the client addresses it saw.
-type echoServer struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	peers []netip.AddrPort
-}
-
-func startEchoServer(t *testing.T, ns string) *echoServer {
-	s := &echoServer{}
-	labtest.Do(t, ns, func() (err error) {
-		s.ln, err = net.Listen("tcp4", netip.AddrPortFrom(lab.ServerAddr, failoverPort).String())
-		return err
-	})
-	t.Cleanup(func() { s.ln.Close() })
-	go func() {
-		for {
-			c, err := s.ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.peers = append(s.peers, c.RemoteAddr().(*net.TCPAddr).AddrPort())
-			s.mu.Unlock()
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	return s
-}
-
-// arrivals records when TCP segments carrying data to the echo port
-// arrive at the server's interface, from an AF_PACKET socket: the packets
-// the gateway forwarded, whichever member forwarded them.
-type arrivals struct {
-	fd    int
-	mu    sync.Mutex
-	times []time.Time
-}
-
-func startArrivals(t *testing.T, ns string) *arrivals {
-	a := &arrivals{}
-	labtest.Do(t, ns, func() error {
-		ifi, err := net.InterfaceByName(lab.IfClient)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
-		if err != nil {
-			return err
-		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index}); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		tv := unix.Timeval{Usec: 100000}
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		a.fd = fd
-		return nil
-	})
-	var stop atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for !stop.Load() {
-			n, _, err := unix.Recvfrom(a.fd, buf, 0)
-			if err != nil || n < 40 {
-				continue
-			}
-			ihl := int(buf[0]&0x0f) * 4
-			if buf[9] != unix.IPPROTO_TCP || n < ihl+20 {
-				continue
-			}
-			total := int(binary.BigEndian.Uint16(buf[2:]))
-			dport := binary.BigEndian.Uint16(buf[ihl+2:])
-			doff := int(buf[ihl+12]>>4) * 4
-			if dport == failoverPort && total > ihl+doff {
-				a.mu.Lock()
-				a.times = append(a.times, time.Now())
-				a.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		stop.Store(true)
-		<-done
-		unix.Close(a.fd)
-	})
-	return a
 }
 
 // tcpRetransmits reads the TCP segments retransmitted in ns so far.
@@ -177,95 +67,7 @@ func tcpRetransmits(t *testing.T, ns string) int {
 	return 0
 }
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-// gapAfter returns the longest silence between data arrivals that began
-// between half a second before kill and 1.5 s after: the time the failover stopped traffic.
-func (a *arrivals) gapAfter(kill time.Time) time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var gap time.Duration
-	for i := 1; i < len(a.times); i++ {
-		prev := a.times[i-1]
-		if prev.Before(kill.Add(-500*time.Millisecond)) || prev.After(kill.Add(1500*time.Millisecond)) {
-			continue
-		}
-		gap = max(gap, a.times[i].Sub(prev))
-	}
-	return gap
-}
-
-// conn is one of the test's long-lived connections: a writer sends a
-// message every interval, a reader checks every echo, in order.
-type conn struct {
-	c    net.Conn
-	id   uint32
-	sent atomic.Uint64
-	got  atomic.Uint64
-	err  atomic.Pointer[error]
-}
-
-func (c *conn) fail(err error) { c.err.CompareAndSwap(nil, &err) }
-
-func (c *conn) run(stop <-chan struct{}, wg *sync.WaitGroup) {
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		// Phases spread over the interval: the connections together send
-		// every half millisecond, so a silence at the server measures
-		// the failover, not the senders' rhythm.
-		time.Sleep(failoverInterval * time.Duration(c.id) / failoverConns)
-		tick := time.NewTicker(failoverInterval)
-		defer tick.Stop()
-		var msg [msgSize]byte
-		binary.BigEndian.PutUint32(msg[:], c.id)
-		for seq := uint64(1); ; seq++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if c.err.Load() != nil {
-				return
-			}
-			binary.BigEndian.PutUint64(msg[4:], seq)
-			_ = c.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if _, err := c.c.Write(msg[:]); err != nil {
-				c.fail(fmt.Errorf("writing message %d: %w", seq, err))
-				return
-			}
-			c.sent.Store(seq)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		var msg [msgSize]byte
-		for seq := uint64(1); ; seq++ {
-			_ = c.c.SetReadDeadline(time.Now().Add(time.Second))
-			if _, err := io.ReadFull(c.c, msg[:]); err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					// A late echo: wait on, unless the test is over
-					// (the end check counts what arrived).
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					seq--
-					continue
-				}
-				c.fail(fmt.Errorf("reading echo %d: %w", seq, err))
-				return
-			}
-			if id, s := binary.BigEndian.Uint32(msg[:]), binary.BigEndian.Uint64(msg[4:]); id != c.id || s != seq {
-				c.fail(fmt.Errorf("echo %d: got connection %d message %d", seq, id, s))
-				return
-			}
-			c.got.Store(seq)
-		}
-	}()
-}
+const failoverConns = 200
 
 // failoverResult is what one run of the scenario measured.
 type failoverResult struct {
@@ -315,31 +117,31 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 	backup := start("gw2")
 	backup.waitFor(0, 20*time.Second, "role", "to=backup")
 
-	srv := startEchoServer(t, l.Server)
-	arr := startArrivals(t, l.Server)
+	srv, err := startEchoServer(l.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.close)
+	arr, err := startArrivals(l.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(arr.close)
 	iperfSrv := lab.Command(l.Server, "iperf3", "-s", "-1", "-B", lab.ServerAddr.String())
 	if err := iperfSrv.Start(); err != nil {
 		t.Fatalf("iperf3 server: %v", err)
 	}
 	t.Cleanup(func() { _ = iperfSrv.Process.Kill(); _ = iperfSrv.Wait() })
 
-	conns := make([]*conn, failoverConns)
-	labtest.Do(t, l.Client, func() error {
-		d := net.Dialer{Timeout: 5 * time.Second}
-		for i := range conns {
-			c, err := d.Dial("tcp4", netip.AddrPortFrom(lab.ServerAddr, failoverPort).String())
-			if err != nil {
-				return fmt.Errorf("connection %d: %w", i, err)
-			}
-			conns[i] = &conn{c: c, id: uint32(i)}
-		}
-		return nil
-	})
+	conns, err := dialEchoConns(l.Client, failoverConns)
+	if err != nil {
+		t.Fatal(err)
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		t.Cleanup(func() { c.c.Close() })
-		c.run(stop, &wg)
+		c.run(len(conns), stop, &wg)
 	}
 	perKill := 6 * time.Second
 	iperfTime := int((time.Duration(kills)*perKill + 6*time.Second) / time.Second)
@@ -356,14 +158,12 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 
 	// Older than the notification delay (1s), every connection is synced.
 	time.Sleep(3 * time.Second)
-	srv.mu.Lock()
-	for _, p := range srv.peers {
+	for _, p := range srv.clients() {
 		if p.Addr() != lab.SNATAddr {
 			t.Errorf("the server saw a connection from %v, not the SNAT address %v", p, lab.SNATAddr)
 			break
 		}
 	}
-	srv.mu.Unlock()
 
 	res := failoverResult{total: len(conns)}
 	var killTimes []time.Time
@@ -415,13 +215,9 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 	close(stop)
 	wg.Wait()
 	for _, c := range conns {
-		sent, got := c.sent.Load(), c.got.Load()
-		switch e := c.err.Load(); {
-		case e != nil:
-			res.broken = append(res.broken, fmt.Sprintf("connection %d: %v", c.id, *e))
-		case got+2 < sent: // the last echoes may be on their way
-			res.broken = append(res.broken, fmt.Sprintf("connection %d: %d messages sent, %d echoed", c.id, sent, got))
-		default:
+		if why := c.broken(); why != "" {
+			res.broken = append(res.broken, why)
+		} else {
 			res.survived++
 		}
 	}
