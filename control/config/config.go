@@ -78,7 +78,14 @@ type Sync struct {
 	HeartbeatInterval   Duration  `toml:"heartbeat_interval"`   // 10ms..10s; default 20ms
 	DeadCount           int       `toml:"dead_count"`           // heartbeats missed before a peer is dead, 2..100; default 5 (100 ms with the default interval)
 	MTU                 int       `toml:"mtu"`                  // sync link MTU, 1280..9000; default 1500
+	Transport           string    `toml:"transport"`            // udp (default: the kernel's socket) or afxdp (an AF_XDP socket on the sync interface)
 }
+
+// Sync transports.
+const (
+	SyncUDP   = "udp"   // the kernel's UDP socket
+	SyncAFXDP = "afxdp" // an AF_XDP socket on the sync interface, with its own steering program
+)
 
 // Peer is another member of the cluster, reached over the sync link.
 type Peer struct {
@@ -235,6 +242,7 @@ func Defaults() Config {
 			HeartbeatInterval:   D(20 * time.Millisecond),
 			DeadCount:           5,
 			MTU:                 1500,
+			Transport:           SyncUDP,
 		},
 		NAT: NAT{Ports: Ports(1024, 65535)},
 		Policy: Policy{

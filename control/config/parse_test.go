@@ -136,6 +136,7 @@ func TestBadFiles(t *testing.T) {
 		{"peer is us", []string{`address = "10.77.3.2"`, `address = "10.77.3.1"`}, nil, "peers[0].address", "own address"},
 		{"peer address missing", []string{"address = \"10.77.3.2\"\n", ""}, nil, "peers[0].address", "required"},
 		{"peer bad address", []string{`address = "10.77.3.2"`, `address = "10.77.3.2/24"`}, nil, "peers[0].address", "without a /length"},
+		{"sync transport", []string{"port = 8116", "port = 8116\ntransport = \"xdp\""}, nil, "sync.transport", `must be "udp" or "afxdp"`},
 		{"peer data address is us", []string{`"10.77.1.3", "10.77.2.3"`, `"10.77.1.2", "10.77.2.3"`}, nil, "peers[0].data_addresses[0]", "own address on in0"},
 		{"peer data address off the data links", []string{`"10.77.1.3", "10.77.2.3"`, `"10.77.1.3", "10.77.3.2"`}, nil, "peers[0].data_addresses[1]", "not on an inside or outside link"},
 		{"peers without sync interface", []string{"role = \"sync\"", "role = \"outside\""}, nil, "peers", "no interface has role sync"},

@@ -145,6 +145,9 @@ func (c *Config) checkSync(r *report) {
 		}
 	}
 	intIn(r, "sync.mtu", s.MTU, 1280, 9000)
+	if s.Transport != SyncUDP && s.Transport != SyncAFXDP {
+		r.bad("sync.transport", s.Transport, "must be %q or %q", SyncUDP, SyncAFXDP)
+	}
 	if !textOK(r, "sync.address", s.Address) || !s.Address.IsValid() {
 		return
 	}
