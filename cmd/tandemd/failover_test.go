@@ -88,6 +88,7 @@ type failoverOpts struct {
 	replicate bool // false: the control, replication switched off
 	planned   bool // SIGUSR1 (planned failover) instead of SIGKILL
 	preempt   bool // ha.preempt on: the returning gw1 takes the role back
+	afxdp     bool // sync.transport = "afxdp"
 }
 
 func runFailover(t *testing.T, o failoverOpts) failoverResult {
@@ -108,6 +109,12 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 			cfg = bytes.Replace(cfg, []byte("preempt = false"), []byte("preempt = true"), 1)
 			if !bytes.Contains(cfg, []byte("preempt = true")) {
 				t.Fatal("could not set ha.preempt")
+			}
+		}
+		if o.afxdp {
+			cfg = bytes.Replace(cfg, []byte("port = 8116\n"), []byte("port = 8116\ntransport = \"afxdp\"\n"), 1)
+			if !bytes.Contains(cfg, []byte(`transport = "afxdp"`)) {
+				t.Fatal("could not set sync.transport")
 			}
 		}
 		return startDaemon(t, name, m.ns, cfg, env...)
@@ -380,5 +387,18 @@ func TestPreemptionKeepsEveryConnection(t *testing.T) {
 	}
 	if res.survived != res.total {
 		t.Fatalf("%d of %d connections survived a failover, a preemption and a failover", res.survived, res.total)
+	}
+}
+
+// TestFailoverOverAFXDPSync: the same failover with the sync session on
+// the AF_XDP transport (sync.transport = "afxdp").
+func TestFailoverOverAFXDPSync(t *testing.T) {
+	res := runFailover(t, failoverOpts{kills: 2, replicate: true, afxdp: true})
+	t.Logf("AF_XDP sync: survived %d/%d, gaps %v, takeovers %v; %s", res.survived, res.total, res.gaps, res.takeovers, res.iperf)
+	for _, b := range res.broken {
+		t.Error(b)
+	}
+	if res.survived != res.total {
+		t.Fatalf("%d of %d connections survived with the AF_XDP sync transport", res.survived, res.total)
 	}
 }

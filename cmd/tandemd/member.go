@@ -21,6 +21,8 @@ import (
 	"github.com/tandem-gw/tandem/control/ha"
 	"github.com/tandem-gw/tandem/dataplane"
 	"github.com/tandem-gw/tandem/dataplane/conntrack"
+	"github.com/tandem-gw/tandem/dataplane/xdp"
+	"github.com/tandem-gw/tandem/dataplane/xsk"
 	"github.com/tandem-gw/tandem/internal/clock"
 	"github.com/tandem-gw/tandem/syncpath"
 	"github.com/tandem-gw/tandem/syncpath/ccp"
@@ -140,11 +142,7 @@ func (m *member) startPeer() error {
 	if err != nil {
 		return err
 	}
-	port := uint16(c.Sync.Port)
-	tr, err := syncpath.ListenUDP(syncpath.UDPConfig{
-		Local: netip.AddrPortFrom(c.Sync.Address.Addr, port),
-		Peers: map[uint8]netip.AddrPort{uint8(p.ID): netip.AddrPortFrom(p.Address.Addr, port)},
-	})
+	tr, err := m.syncTransport()
 	if err != nil {
 		return err
 	}
@@ -494,4 +492,35 @@ func reserveProcs(cfg *config.Config) {
 	if want := runtime.NumCPU() + locked; runtime.GOMAXPROCS(0) < want {
 		runtime.GOMAXPROCS(want)
 	}
+}
+
+// syncTransport opens the sync transport the config names: the kernel's
+// UDP socket, or an AF_XDP socket on queue 0 of the sync interface.
+func (m *member) syncTransport() (syncpath.Transport, error) {
+	c := m.cfg
+	p := c.Peers[0]
+	port := uint16(c.Sync.Port)
+	local := netip.AddrPortFrom(c.Sync.Address.Addr, port)
+	peers := map[uint8]netip.AddrPort{uint8(p.ID): netip.AddrPortFrom(p.Address.Addr, port)}
+	if c.Sync.Transport != config.SyncAFXDP {
+		return syncpath.ListenUDP(syncpath.UDPConfig{Local: local, Peers: peers})
+	}
+	ifname, _, _ := c.InterfaceByRole(config.RoleSync)
+	mode, err := xsk.ParseBindMode(c.XDP.BindMode)
+	if err != nil {
+		return nil, err
+	}
+	attach, err := xdp.ParseAttachMode(c.XDP.AttachMode)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := syncpath.ListenXSK(syncpath.XSKConfig{
+		Ifname: ifname, Local: local, Peers: peers, MTU: c.Sync.MTU,
+		Mode: mode, Attach: attach, Neighbours: m.gw.engine.Mirror(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("AF_XDP sync transport on %s: %w", ifname, err)
+	}
+	m.log.Info("sync transport", "kind", "afxdp", "interface", ifname, "mode", tr.Mode().String(), "attach", tr.AttachMode().String())
+	return tr, nil
 }
