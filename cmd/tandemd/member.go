@@ -319,6 +319,9 @@ func (m *member) step(now int64) {
 		if err := m.gw.claim(true); err != nil {
 			m.log.Error("claiming the addresses", "err", err)
 		}
+		if t.From == ccp.RoleActive {
+			m.gw.announceClaimed() // after a flap: the neighbours the peer moved come back
+		}
 		claimed = time.Since(start)
 		go m.reannounce()
 		if t.Promote {

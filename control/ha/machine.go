@@ -193,6 +193,11 @@ func (m *Machine) Step(in Input) (Transition, bool) {
 		}
 	case ccp.RoleActive:
 		switch {
+		case released && !peerActive:
+			// Both were active (a flap, a healed partition) and the peer
+			// gave way: the connections it created meanwhile are ours
+			// now, and the neighbours it moved must come back.
+			return m.become(ccp.RoleActive, true, "the peer released the active role it held too: its connections are ours")
 		case peerActive && !m.outranksPeer(p):
 			return m.release(in.Now, "both members are active, and the peer outranks this one")
 		case handover && onSync && p.Synced:

@@ -109,12 +109,17 @@ func TestBothActiveTheLowerRankedReleases(t *testing.T) {
 	lo := newMachine(t, 100, false)
 	mustStep(t, lo, Input{Now: 300 * ms}, ccp.RoleActive, false)
 	mustStep(t, lo, heard(400*ms, ccp.RoleActive, 200, false), ccp.RoleBackup, false)
-	if c := lo.Claims(); len(c) != 1 || c[0].Action != ccp.RoleReleaseActive {
+	c := lo.Claims()
+	if len(c) != 1 || c[0].Action != ccp.RoleReleaseActive {
 		t.Fatalf("claims after releasing: %+v", c)
 	}
 	hi := newMachine(t, 200, false)
 	mustStep(t, hi, Input{Now: 300 * ms}, ccp.RoleActive, false)
 	mustStay(t, hi, heard(400*ms, ccp.RoleActive, 100, false))
+	// The loser's RELEASE: the winner takes over what the loser created
+	// while both were active, and announces its addresses again.
+	hi.RoleClaim(c[0])
+	mustStep(t, hi, heard(410*ms, ccp.RoleBackup, 100, false), ccp.RoleActive, true)
 }
 
 // TestPlannedFailover: the active hands over only to a synced peer alive
