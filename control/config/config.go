@@ -1,6 +1,9 @@
 package config
 
 import (
+	"errors"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -79,6 +82,45 @@ type Sync struct {
 	DeadCount           int       `toml:"dead_count"`           // heartbeats missed before a peer is dead, 2..100; default 5 (100 ms with the default interval)
 	MTU                 int       `toml:"mtu"`                  // sync link MTU, 1280..9000; default 1500
 	Transport           string    `toml:"transport"`            // udp (default: the kernel's socket) or afxdp (an AF_XDP socket on the sync interface)
+	// Remediation is [sync.remediation]: opt-in raising of
+	// delayed_notification while the sync link is under pressure.
+	Remediation Remediation `toml:"remediation"`
+}
+
+// Remediation is the opt-in, telemetry-driven remediation of sync
+// pressure: while the sync lag or backlog stays above its threshold for
+// Hold, the delayed-notification delay is raised one Step, up to MaxDelay;
+// once both stay below half their thresholds for Hold, it is lowered one
+// step, down to delayed_notification (control/remediate; docs/operations.md).
+type Remediation struct {
+	Enabled        bool     `toml:"enabled"`         // default false
+	LagThreshold   Duration `toml:"lag_threshold"`   // sync lag p99 over the last second above this is pressure, 1ms..10s; default 50ms
+	QueueThreshold int      `toml:"queue_threshold"` // records waiting to be sent above this is pressure, 100..100000000; default 100000
+	Hold           Duration `toml:"hold"`            // how long pressure (or calm) must last before a step, 1s..10m; default 2s
+	Step           string   `toml:"step"`            // a factor ("2x", 1.1x to 10x) or a duration to add ("1s", 100ms to 1m); default "2x"
+	MaxDelay       Duration `toml:"max_delay"`       // the cap, above delayed_notification, 1s..10m; default 30s
+}
+
+// ParseStep reads sync.remediation.step: a factor the delay is multiplied
+// by ("2x", 1.1x to 10x) or a duration added to it ("1s", 100ms to 1m).
+// It returns one of the two, the other zero.
+func ParseStep(s string) (factor float64, add time.Duration, err error) {
+	s = strings.TrimSpace(s)
+	if f, ok := strings.CutSuffix(s, "x"); ok {
+		v, perr := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if perr != nil || !(v >= 1.1 && v <= 10) {
+			return 0, 0, errors.New("a factor must be 1.1x to 10x, e.g. \"2x\"")
+		}
+		return v, 0, nil
+	}
+	d, perr := time.ParseDuration(s)
+	if perr != nil {
+		return 0, 0, errors.New("want a factor (\"2x\", 1.1x to 10x) or a duration to add (\"1s\", 100ms to 1m)")
+	}
+	if d < 100*time.Millisecond || d > time.Minute {
+		return 0, 0, errors.New("a duration to add must be 100ms to 1m")
+	}
+	return 0, d, nil
 }
 
 // Sync transports.
@@ -243,6 +285,10 @@ func Defaults() Config {
 			DeadCount:           5,
 			MTU:                 1500,
 			Transport:           SyncUDP,
+			Remediation: Remediation{
+				LagThreshold: D(50 * time.Millisecond), QueueThreshold: 100_000,
+				Hold: D(2 * time.Second), Step: "2x", MaxDelay: D(30 * time.Second),
+			},
 		},
 		NAT: NAT{Ports: Ports(1024, 65535)},
 		Policy: Policy{

@@ -136,6 +136,16 @@ func TestBadFiles(t *testing.T) {
 		{"peer is us", []string{`address = "10.77.3.2"`, `address = "10.77.3.1"`}, nil, "peers[0].address", "own address"},
 		{"peer address missing", []string{"address = \"10.77.3.2\"\n", ""}, nil, "peers[0].address", "required"},
 		{"peer bad address", []string{`address = "10.77.3.2"`, `address = "10.77.3.2/24"`}, nil, "peers[0].address", "without a /length"},
+		{"remediation lag threshold", []string{"[[peers]]", "[sync.remediation]\nenabled = true\nlag_threshold = \"0s\"\n\n[[peers]]"}, nil, "sync.remediation.lag_threshold", "must be 1ms to 10s"},
+		{"remediation lag threshold bad", []string{"[[peers]]", "[sync.remediation]\nenabled = true\nlag_threshold = \"50\"\n\n[[peers]]"}, nil, "sync.remediation.lag_threshold", "the unit is missing"},
+		{"remediation queue threshold", []string{"[[peers]]", "[sync.remediation]\nenabled = true\nqueue_threshold = 10\n\n[[peers]]"}, nil, "sync.remediation.queue_threshold", "must be 100 to 100000000"},
+		{"remediation hold", []string{"[[peers]]", "[sync.remediation]\nenabled = true\nhold = \"100ms\"\n\n[[peers]]"}, nil, "sync.remediation.hold", "must be 1s to 10m (the lag is measured over the last second"},
+		{"remediation step", []string{"[[peers]]", "[sync.remediation]\nenabled = true\nstep = \"double\"\n\n[[peers]]"}, nil, "sync.remediation.step", `want a factor ("2x", 1.1x to 10x) or a duration to add ("1s", 100ms to 1m)`},
+		{"remediation step factor", []string{"[[peers]]", "[sync.remediation]\nenabled = true\nstep = \"1x\"\n\n[[peers]]"}, nil, "sync.remediation.step", "a factor must be 1.1x to 10x"},
+		{"remediation step duration", []string{"[[peers]]", "[sync.remediation]\nenabled = true\nstep = \"5m\"\n\n[[peers]]"}, nil, "sync.remediation.step", "a duration to add must be 100ms to 1m"},
+		{"remediation max delay", []string{"[[peers]]", "[sync.remediation]\nenabled = true\nmax_delay = \"1h\"\n\n[[peers]]"}, nil, "sync.remediation.max_delay", "must be 1s to 10m"},
+		{"remediation max delay below base", []string{"[[peers]]", "[sync.remediation]\nenabled = true\nmax_delay = \"2s\"\n\n[[peers]]"}, nil, "sync.remediation.max_delay", "not above sync.delayed_notification (3s): no room to raise the delay"},
+		{"remediation unknown key", []string{"[[peers]]", "[sync.remediation]\nenabled = true\nthreshold = 5\n\n[[peers]]"}, nil, "sync.remediation.threshold", "unknown key"},
 		{"sync transport", []string{"port = 8116", "port = 8116\ntransport = \"xdp\""}, nil, "sync.transport", `must be "udp" or "afxdp"`},
 		{"peer data address is us", []string{`"10.77.1.3", "10.77.2.3"`, `"10.77.1.2", "10.77.2.3"`}, nil, "peers[0].data_addresses[0]", "own address on in0"},
 		{"peer data address off the data links", []string{`"10.77.1.3", "10.77.2.3"`, `"10.77.1.3", "10.77.3.2"`}, nil, "peers[0].data_addresses[1]", "not on an inside or outside link"},
@@ -518,5 +528,35 @@ func TestPartialSectionKeepsDefaults(t *testing.T) {
 	ve := problemsOf(t, edit(t, "[xdp]", "[busy_poll]\nbudget = 0\n\n[xdp]"), twoCores)
 	if !ve.Has("busy_poll.budget") {
 		t.Errorf("budget = 0 was not checked: %v", ve)
+	}
+}
+
+// TestRemediation: [sync.remediation] is off by default with its
+// documented defaults, and a table that enables it parses as written.
+func TestRemediation(t *testing.T) {
+	c, _, err := Parse(DefaultTOML(), twoCores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Remediation{LagThreshold: D(50 * time.Millisecond), QueueThreshold: 100_000, Hold: D(2 * time.Second), Step: "2x", MaxDelay: D(30 * time.Second)}
+	if c.Sync.Remediation != want {
+		t.Errorf("defaults %+v, want %+v", c.Sync.Remediation, want)
+	}
+	c, _, err = Parse(edit(t, "[[peers]]", "[sync.remediation]\nenabled = true\nlag_threshold = \"20ms\"\nqueue_threshold = 5000\nhold = \"5s\"\nstep = \"500ms\"\nmax_delay = \"10s\"\n\n[[peers]]"), twoCores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = Remediation{Enabled: true, LagThreshold: D(20 * time.Millisecond), QueueThreshold: 5000, Hold: D(5 * time.Second), Step: "500ms", MaxDelay: D(10 * time.Second)}
+	if c.Sync.Remediation != want {
+		t.Errorf("parsed %+v, want %+v", c.Sync.Remediation, want)
+	}
+	for _, tc := range []struct {
+		in     string
+		factor float64
+		add    time.Duration
+	}{{"2x", 2, 0}, {" 1.5x", 1.5, 0}, {"10x", 10, 0}, {"1s", 0, time.Second}, {"100ms", 0, 100 * time.Millisecond}} {
+		if f, a, err := ParseStep(tc.in); err != nil || f != tc.factor || a != tc.add {
+			t.Errorf("ParseStep(%q) = %v, %v, %v; want %v, %v", tc.in, f, a, err, tc.factor, tc.add)
+		}
 	}
 }

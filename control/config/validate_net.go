@@ -148,6 +148,7 @@ func (c *Config) checkSync(r *report) {
 	if s.Transport != SyncUDP && s.Transport != SyncAFXDP {
 		r.bad("sync.transport", s.Transport, "must be %q or %q", SyncUDP, SyncAFXDP)
 	}
+	checkRemediation(r, s)
 	if !textOK(r, "sync.address", s.Address) || !s.Address.IsValid() {
 		return
 	}
@@ -157,6 +158,24 @@ func (c *Config) checkSync(r *report) {
 		r.bad("sync.address", s.Address, "no interface has role sync")
 	case !ifc.hasAddr(s.Address.Addr):
 		r.bad("sync.address", s.Address, "is not an address of the sync interface %s", name)
+	}
+}
+
+// checkRemediation checks [sync.remediation]: its values always, their
+// relation to delayed_notification when it is enabled.
+func checkRemediation(r *report, s Sync) {
+	rm := s.Remediation
+	durIn(r, "sync.remediation.lag_threshold", rm.LagThreshold, time.Millisecond, 10*time.Second)
+	intIn(r, "sync.remediation.queue_threshold", rm.QueueThreshold, 100, 100_000_000)
+	if textOK(r, "sync.remediation.hold", rm.Hold) && (rm.Hold.Duration < time.Second || rm.Hold.Duration > 10*time.Minute) {
+		r.bad("sync.remediation.hold", rm.Hold, "must be 1s to 10m (the lag is measured over the last second: a shorter hold would step on one burst)")
+	}
+	if _, _, err := ParseStep(rm.Step); err != nil {
+		r.bad("sync.remediation.step", rm.Step, "%s", err.Error())
+	}
+	maxOK := durIn(r, "sync.remediation.max_delay", rm.MaxDelay, time.Second, 10*time.Minute)
+	if maxOK && rm.Enabled && s.DelayedNotification.parseErr() == nil && rm.MaxDelay.Duration <= s.DelayedNotification.Duration {
+		r.bad("sync.remediation.max_delay", rm.MaxDelay, "not above sync.delayed_notification (%s): no room to raise the delay", fmtDuration(s.DelayedNotification.Duration))
 	}
 }
 
