@@ -74,6 +74,11 @@ func runDemo(dc demoConfig) (err error) {
 		return err
 	}
 	defer gw2.stop()
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w\nthe members' role changes:\n%s\n%s", err, gw1.roleLines(), gw2.roleLines())
+		}
+	}()
 	if err := gw2.waitRole(ctx, "backup", 30*time.Second); err != nil {
 		return err
 	}
@@ -240,6 +245,18 @@ func (m *demoMember) waitRole(ctx context.Context, role string, timeout time.Dur
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// roleLines returns the member's log lines about roles and the sync link.
+func (m *demoMember) roleLines() string {
+	b, _ := os.ReadFile(m.log)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "msg=role") || strings.Contains(line, "sync link") || strings.Contains(line, "level=ERROR") {
+			out = append(out, m.name+": "+line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // tail returns the end of the member's log.

@@ -72,6 +72,8 @@ type peerLink struct {
 	probe     *dataProbe // nil: no data-link heartbeats (no peers.data_addresses)
 	lastProbe int64
 	syncDown  bool // the sync link is silent while the data links are not (logged once)
+
+	remedy *remediation // sync.remediation; nil: off (remediation.go)
 }
 
 // noReplicationEnv, set to 1, switches replication off: the table emits
@@ -124,6 +126,7 @@ func startMember(cfg *config.Config, log *slog.Logger) (*member, error) {
 		log.Warn("the kernel guard is not installed: if tandemd dies, the kernel may reset translated connections before the peer takes over", "err", err)
 	}
 	go m.syncWorker()
+	go m.adopt()
 	if err := m.startOperator(); err != nil {
 		_ = m.shutdown()
 		return nil, err
@@ -180,6 +183,7 @@ func (m *member) startPeer() error {
 	}
 	m.peer = &peerLink{id: uint8(p.ID), name: p.Name, clk: clk, transport: tr, session: sess, machine: mach,
 		epoch: epoch, requests: make(chan func(), 4), heartbeat: hb, probe: probe}
+	m.peer.remedy = newRemediation(c, m.log)
 	sess.OnRoleClaim(mach.RoleClaim)
 	m.log.Info("sync session", "peer", p.Name, "peer_address", p.Address.Addr, "epoch", epoch,
 		"heartbeat", hb, "dead_after", dead, "delayed_notification", delay)
@@ -269,6 +273,7 @@ func (p *peerLink) input(now int64) ha.Input {
 // Precondition: on the sync worker.
 func (m *member) step(now int64) {
 	p := m.peer
+	p.remedy.step(p.session, now)
 	if p.probe != nil && now-p.lastProbe >= int64(p.heartbeat) {
 		p.lastProbe = now
 		role, prio := p.session.Role()
@@ -526,4 +531,32 @@ func (m *member) syncTransport() (syncpath.Transport, error) {
 	}
 	m.log.Info("sync transport", "kind", "afxdp", "interface", ifname, "mode", tr.Mode().String(), "attach", tr.AttachMode().String())
 	return tr, nil
+}
+
+// adopt makes the active member the owner of every connection while the
+// peer is backup: after a flap (both active for a moment, a false
+// failover on a starved machine) the peer owns the connections that began
+// through it, though they now go through this member; as their owner the
+// peer would let them age out and delete them here, and this member's
+// updates of them would never reach it. Once a second, off the sync
+// worker (the walk takes tens of milliseconds on a big table).
+func (m *member) adopt() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+		}
+		if m.Role() != ccp.RoleActive {
+			continue
+		}
+		if ps := m.peer.session.PeerState(); ps.Role != ccp.RoleBackup {
+			continue
+		}
+		if n := m.gw.table.PromoteOwner(m.peer.id, uint8(m.cfg.Member.ID)); n > 0 {
+			m.log.Info("adopted connections the peer created while it was active too", "connections", n)
+		}
+	}
 }
