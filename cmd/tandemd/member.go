@@ -81,6 +81,10 @@ type peerLink struct {
 // connections break without replication.
 const noReplicationEnv = "TANDEMD_TEST_NO_REPLICATION"
 
+// noAdoptEnv, set to 1, switches adoption off (see adopt): only the flap
+// test's control uses it.
+const noAdoptEnv = "TANDEMD_TEST_NO_ADOPT"
+
 // errHandoverTimeout: the sync queue did not drain in time.
 var errHandoverTimeout = errors.New("the sync queue did not drain within 2s: not handing over")
 
@@ -126,7 +130,9 @@ func startMember(cfg *config.Config, log *slog.Logger) (*member, error) {
 		log.Warn("the kernel guard is not installed: if tandemd dies, the kernel may reset translated connections before the peer takes over", "err", err)
 	}
 	go m.syncWorker()
-	go m.adopt()
+	if os.Getenv(noAdoptEnv) != "1" {
+		go m.adopt()
+	}
 	if err := m.startOperator(); err != nil {
 		_ = m.shutdown()
 		return nil, err
