@@ -146,7 +146,8 @@ func (m *member) SyncStats() []api.PeerSync {
 		return nil
 	}
 	p, o := m.peer, m.op()
-	ps := api.PeerSync{Peer: int(p.id), Name: p.name, Counters: p.session.Counters(), BandwidthLimit: o.maxBits.Load()}
+	ps := api.PeerSync{Peer: int(p.id), Name: p.name, Counters: p.session.Counters(), BandwidthLimit: o.maxBits.Load(),
+		Delay: p.remedy.status(p.session)}
 	o.lagMu.Lock()
 	p.session.LagSnapshot(&o.lag)
 	h := &o.lag
@@ -231,12 +232,20 @@ func (m *member) SetMaxBandwidth(bps uint64) error {
 
 // SetDelayedNotification implements api.Backend: the session applies the
 // new delay at its next poll (0 switches delayed notifications off and
-// sends every held record).
+// sends every held record). With sync.remediation on, the new delay is
+// also its new base, set on the sync worker that runs the remediation.
 func (m *member) SetDelayedNotification(d time.Duration) error {
 	if m.peer == nil {
 		return fmt.Errorf("no peer: there is nothing to delay: %w", api.ErrConflict)
 	}
-	m.peer.session.SetDelay(d)
+	p := m.peer
+	if p.remedy == nil {
+		p.session.SetDelay(d)
+		return nil
+	}
+	if !m.onSyncWorker(func() { p.remedy.rebase(p.session, d) }) {
+		return fmt.Errorf("the sync worker did not take the new delay within a second: %w", api.ErrConflict)
+	}
 	return nil
 }
 

@@ -93,6 +93,44 @@ type PeerSync struct {
 	// (sent or received, whichever ended last).
 	LastFullSyncDuration Duration  `json:"last_full_sync_duration"`
 	ResetAt              time.Time `json:"reset_at"` // zero: never reset
+	// Delay is the delayed-notification delay of the session and what
+	// the opt-in remediation did with it (not reset).
+	Delay DelayStatus `json:"delayed_notification"`
+}
+
+// DelayStatus is a session's delayed-notification delay: in effect, the
+// base it returns to, and the steps the remediation (sync.remediation)
+// took since tandemd started.
+type DelayStatus struct {
+	Delay Duration `json:"delay"` // in effect; 0: off
+	// Base is sync.delayed_notification as configured or last set by
+	// `tandemctl set`: the delay remediation steps up from and returns to.
+	Base        Duration `json:"base"`
+	Remediation bool     `json:"remediation"` // sync.remediation.enabled
+	// The remediation's settings (zero when it is off).
+	Max            Duration `json:"max_delay,omitempty"`
+	LagThreshold   Duration `json:"lag_threshold,omitempty"`
+	QueueThreshold int      `json:"queue_threshold,omitempty"`
+	// LagP99 and Backlog are the figures the remediation last measured:
+	// the sync lag p99 over the last second (0 with no frames acked)
+	// and the records waiting to be sent, not those the delay holds.
+	LagP99    Duration   `json:"lag_p99"`
+	Backlog   int        `json:"backlog"`
+	StepsUp   uint64     `json:"steps_up"`
+	StepsDown uint64     `json:"steps_down"`
+	LastStep  *DelayStep `json:"last_step,omitempty"` // nil: none yet
+}
+
+// DelayStep is one change the remediation made.
+type DelayStep struct {
+	At        time.Time `json:"at"`
+	Direction string    `json:"direction"` // raised or lowered
+	From      Duration  `json:"from"`
+	To        Duration  `json:"to"`
+	// Reason is what was measured against which threshold: "lag p99
+	// 80ms > 50ms", "calm for 2s: lag p99 3ms ≤ 25ms, backlog 12 ≤ 50000
+	// records".
+	Reason string `json:"reason"`
 }
 
 // SyncStats is GET /v1/sync.

@@ -115,6 +115,7 @@ func New() (*Fake, error) {
 		},
 		Lag:            api.Lag{Count: 1150, Sum: 1150 * 500 * time.Microsecond, P50: 300 * time.Microsecond, P99: 2 * time.Millisecond, Max: 9 * time.Millisecond},
 		BandwidthLimit: 800e6,
+		Delay:          api.DelayStatus{Delay: 3 * time.Second, Base: 3 * time.Second},
 	}}
 	f.Socks = []api.Socket{
 		{Interface: "in0", Queue: 0, Stats: xsk.Statistics{RxRingFull: 3, FillRingEmptyDescs: 12}},
@@ -246,6 +247,9 @@ func (f *Fake) SetDelayedNotification(d time.Duration) error {
 		return f.DelayErr
 	}
 	f.St.Params.DelayedNotification = d
+	for i := range f.Peers {
+		f.Peers[i].Delay.Delay, f.Peers[i].Delay.Base = d, d
+	}
 	return nil
 }
 
