@@ -153,6 +153,7 @@ func writeSyncstat(w io.Writer, p *api.PeerSync, now time.Time) {
 	fmt.Fprintf(w, "  bandwidth       %s of %s\n", fmtBits(float64(p.BandwidthUsed)), limit)
 	fmt.Fprintf(w, "  lag             p50 %s  p99 %s  max %s  (%s frames acked)\n", fmtDuration(p.Lag.P50), fmtDuration(p.Lag.P99), fmtDuration(p.Lag.Max), humanize.Comma(int64(p.Lag.Count)))
 	fmt.Fprintf(w, "  queue           %s records waiting, %s frames in flight\n", humanize.Comma(int64(c.QueueDepth)), humanize.Comma(int64(c.InFlight)))
+	fmt.Fprintf(w, "  delayed notification %s\n", fmtDelay(&p.Delay, now))
 	last := "none"
 	if !p.LastFullSync.IsZero() {
 		last = humanize.RelTime(p.LastFullSync, now, "ago", "from now") + ", took " + fmtDuration(p.LastFullSyncDuration)
@@ -183,6 +184,27 @@ func writeSyncstat(w io.Writer, p *api.PeerSync, now time.Time) {
 		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-*s  %*s  %*s", lw, r.label, vw, r.sent, vw, r.received), " "))
 	}
 	fmt.Fprintf(w, "  rejected frames in all: %s\n", humanize.Comma(int64(c.Rejected.Rejected())))
+}
+
+// fmtDelay writes the delayed-notification delay and what the remediation
+// did with it: "6s (base 3s; remediation on: 2 steps up, 1 down, last:
+// raised 3s→6s 12s ago, lag p99 80ms > 50ms)".
+func fmtDelay(d *api.DelayStatus, now time.Time) string {
+	delay := "off"
+	if d.Delay > 0 {
+		delay = fmtDuration(d.Delay)
+	}
+	if !d.Remediation {
+		return delay + " (remediation off)"
+	}
+	s := fmt.Sprintf("%s (base %s; remediation on: ", delay, fmtDuration(d.Base))
+	if d.LastStep == nil {
+		return s + fmt.Sprintf("no steps; lag p99 %s of %s, backlog %s of %s records)", fmtDuration(d.LagP99), fmtDuration(d.LagThreshold),
+			humanize.Comma(int64(d.Backlog)), humanize.Comma(int64(d.QueueThreshold)))
+	}
+	l := d.LastStep
+	return s + fmt.Sprintf("%s up, %d down, last: %s %s→%s %s ago, %s)", plural(int(d.StepsUp), "step"), d.StepsDown,
+		l.Direction, fmtDuration(l.From), fmtDuration(l.To), fmtDuration(now.Sub(l.At).Truncate(time.Second)), l.Reason)
 }
 
 func fmtField(f api.SyncField, c *syncpath.Counters) string {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandem-gw/tandem/control/api"
 	"github.com/tandem-gw/tandem/control/api/apitest"
@@ -116,6 +117,32 @@ func TestSyncstat(t *testing.T) {
 	out = mustRun(t, sock, "syncstat")
 	if line := strings.Fields(lineWith(out, "  records ")); len(line) != 3 || line[1] != "30" {
 		t.Errorf("records after reset and 30 sent: %q", line)
+	}
+}
+
+// TestSyncstatDelay: the delayed-notification line, with the remediation
+// off, on without steps, and after steps.
+func TestSyncstatDelay(t *testing.T) {
+	f, sock := fakeDaemon(t)
+	wantLines(t, mustRun(t, sock, "syncstat"), "  delayed notification 3s (remediation off)\n")
+	f.Mu.Lock()
+	f.Peers[0].Delay = api.DelayStatus{Delay: 3 * time.Second, Base: 3 * time.Second, Remediation: true, Max: 30 * time.Second,
+		LagThreshold: 50 * time.Millisecond, QueueThreshold: 100_000, LagP99: 2 * time.Millisecond, Backlog: 1200}
+	f.Mu.Unlock()
+	wantLines(t, mustRun(t, sock, "syncstat"), "  delayed notification 3s (base 3s; remediation on: no steps; lag p99 2ms of 50ms, backlog 1,200 of 100,000 records)\n")
+	f.Mu.Lock()
+	f.Peers[0].Delay.Delay, f.Peers[0].Delay.StepsUp, f.Peers[0].Delay.StepsDown = 6*time.Second, 2, 1
+	f.Peers[0].Delay.LastStep = &api.DelayStep{At: time.Now().Add(-12 * time.Second), Direction: "raised", From: 3 * time.Second, To: 6 * time.Second, Reason: "lag p99 80ms > 50ms"}
+	f.Mu.Unlock()
+	out := mustRun(t, sock, "syncstat")
+	wantLines(t, out, "  delayed notification 6s (base 3s; remediation on: 2 steps up, 1 down, last: raised 3s→6s 12s ago, lag p99 80ms > 50ms)\n")
+	f.Mu.Lock()
+	f.Peers[0].Delay = api.DelayStatus{}
+	f.Mu.Unlock()
+	wantLines(t, mustRun(t, sock, "syncstat"), "  delayed notification off (remediation off)\n")
+	var st api.SyncStats
+	if err := json.Unmarshal([]byte(mustRun(t, sock, "syncstat", "--json")), &st); err != nil || st.Peers[0].Delay.Remediation {
+		t.Errorf("syncstat --json: %v, %+v", err, st)
 	}
 }
 

@@ -33,6 +33,7 @@ type Collector struct {
 	bwUsed   *prometheus.Desc
 	lastFull *prometheus.Desc
 	delay    *prometheus.Desc
+	remedy   remedyMetrics
 	active   *prometheus.Desc
 	started  *prometheus.Desc
 	peerUp   *prometheus.Desc
@@ -43,6 +44,16 @@ type Collector struct {
 	dropped  *prometheus.Desc
 	steering *prometheus.Desc
 	xsk      []xskMetric
+}
+
+// remedyMetrics are the delayed-notification figures of each peer's
+// session: its base and what the remediation (sync.remediation) did.
+type remedyMetrics struct {
+	base, enabled, steps, lag, backlog *prometheus.Desc
+}
+
+func (r remedyMetrics) descs() []*prometheus.Desc {
+	return []*prometheus.Desc{r.base, r.enabled, r.steps, r.lag, r.backlog}
 }
 
 type workerMetric struct {
@@ -80,6 +91,13 @@ func New(b api.Backend, sampled func() map[int]api.Sampled) *Collector {
 	c.bwUsed = desc("tandem_sync_bandwidth_used_bytes_per_second", "Bytes per second sent to the peer over the API's last sampling second.", "peer")
 	c.lastFull = desc("tandem_sync_last_full_sync_timestamp_seconds", "When the API's sampling first saw a full sync completed, either way, in seconds since the epoch.", "peer")
 	c.delay = desc("tandem_sync_delayed_notification_seconds", "sync.delayed_notification: connections younger than this are not synced.")
+	c.remedy = remedyMetrics{
+		base:    desc("tandem_sync_delayed_notification_base_seconds", "The delayed-notification delay the remediation steps up from and returns to: sync.delayed_notification or the value last set (tandem_sync_delayed_notification_seconds is the one in effect).", "peer"),
+		enabled: desc("tandem_sync_remediation_enabled", "1 while sync.remediation is enabled.", "peer"),
+		steps:   desc("tandem_sync_remediation_steps_total", "Steps the remediation took on the delayed-notification delay, by direction (up, down).", "peer", "direction"),
+		lag:     desc("tandem_sync_remediation_lag_p99_seconds", "Sync lag p99 over the last second, as the remediation last measured it (only while it is enabled).", "peer"),
+		backlog: desc("tandem_sync_remediation_backlog_records", "Records waiting to be sent, not those the delay holds, as the remediation last measured them (only while it is enabled).", "peer"),
+	}
 	c.active = desc("tandem_member_active", "1 while this member holds the active role.")
 	c.started = desc("tandem_start_time_seconds", "When tandemd started, in seconds since the epoch.")
 	c.peerUp = desc("tandem_peer_up", "1 while the peer is heard within its timeout.", "peer")
@@ -146,6 +164,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	for _, d := range []*prometheus.Desc{c.lag, c.bwLimit, c.bwUsed, c.lastFull, c.delay, c.active, c.started, c.peerUp, c.heard, c.conns, c.connsMax, c.dropped, c.steering} {
+		ch <- d
+	}
+	for _, d := range c.remedy.descs() {
 		ch <- d
 	}
 	seen := map[*prometheus.Desc]bool{}
@@ -223,6 +244,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstSummary(c.lag, p.Lag.Count, p.Lag.Sum.Seconds(),
 			map[float64]float64{0.5: p.Lag.P50.Seconds(), 0.99: p.Lag.P99.Seconds(), 1: p.Lag.Max.Seconds()}, p.Name)
 		gauge(c.bwLimit, float64(p.BandwidthLimit)/8, p.Name)
+		d := &p.Delay
+		gauge(c.remedy.base, d.Base.Seconds(), p.Name)
+		enabled := 0.0
+		if d.Remediation {
+			enabled = 1
+			gauge(c.remedy.lag, d.LagP99.Seconds(), p.Name)
+			gauge(c.remedy.backlog, float64(d.Backlog), p.Name)
+		}
+		gauge(c.remedy.enabled, enabled, p.Name)
+		counter(c.remedy.steps, float64(d.StepsUp), p.Name, "up")
+		counter(c.remedy.steps, float64(d.StepsDown), p.Name, "down")
 	}
 
 	if ws, err := c.b.Workers(); err != nil {

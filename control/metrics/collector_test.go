@@ -155,6 +155,49 @@ func TestEverySyncstatFigureIsAMetric(t *testing.T) {
 	}
 }
 
+// TestRemediationMetrics: the figures of syncstat's delayed-notification
+// line are metrics: the delay in effect, its base, the remediation's
+// switch, its last lag and backlog, and its steps by direction.
+func TestRemediationMetrics(t *testing.T) {
+	f := fake(t)
+	f.Mu.Lock()
+	f.St.Params.DelayedNotification = 12 * time.Second
+	f.Peers[0].Delay = api.DelayStatus{Delay: 12 * time.Second, Base: 3 * time.Second, Remediation: true, Max: 30 * time.Second,
+		LagThreshold: 50 * time.Millisecond, QueueThreshold: 100_000, LagP99: 80 * time.Millisecond, Backlog: 1234, StepsUp: 3, StepsDown: 1}
+	f.Mu.Unlock()
+	fams := scrape(t, f)
+	gw2 := map[string]string{"peer": "gw2"}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+		typ    dto.MetricType
+	}{
+		{"tandem_sync_delayed_notification_seconds", nil, 12, dto.MetricType_GAUGE},
+		{"tandem_sync_delayed_notification_base_seconds", gw2, 3, dto.MetricType_GAUGE},
+		{"tandem_sync_remediation_enabled", gw2, 1, dto.MetricType_GAUGE},
+		{"tandem_sync_remediation_lag_p99_seconds", gw2, 0.08, dto.MetricType_GAUGE},
+		{"tandem_sync_remediation_backlog_records", gw2, 1234, dto.MetricType_GAUGE},
+		{"tandem_sync_remediation_steps_total", map[string]string{"peer": "gw2", "direction": "up"}, 3, dto.MetricType_COUNTER},
+		{"tandem_sync_remediation_steps_total", map[string]string{"peer": "gw2", "direction": "down"}, 1, dto.MetricType_COUNTER},
+	} {
+		if got, typ, ok := value(fams, tc.name, tc.labels); !ok || got != tc.want || typ != tc.typ {
+			t.Errorf("%s%v = %v %v (found %v), want %v %v", tc.name, tc.labels, got, typ, ok, tc.want, tc.typ)
+		}
+	}
+	// Off: no lag or backlog figure (it is not measured), the switch at 0.
+	f.Mu.Lock()
+	f.Peers[0].Delay = api.DelayStatus{Delay: 3 * time.Second, Base: 3 * time.Second}
+	f.Mu.Unlock()
+	fams = scrape(t, f)
+	if got, _, ok := value(fams, "tandem_sync_remediation_enabled", gw2); !ok || got != 0 {
+		t.Errorf("remediation off: enabled %v (found %v), want 0", got, ok)
+	}
+	if _, ok := fams["tandem_sync_remediation_lag_p99_seconds"]; ok {
+		t.Error("remediation off: a lag p99 metric nothing measured")
+	}
+}
+
 // setField sets the syncpath.Counters field at path to v.
 func setField(c *syncpath.Counters, path string, v uint64) {
 	f := reflect.ValueOf(c).Elem()
@@ -210,7 +253,7 @@ func TestDataplaneMetrics(t *testing.T) {
 // Prometheus's own lint (units, _total on counters).
 func TestLabelsAndNames(t *testing.T) {
 	f := fake(t)
-	allowed := map[string]bool{"peer": true, "interface": true, "queue": true, "reason": true, "quantile": true}
+	allowed := map[string]bool{"peer": true, "interface": true, "queue": true, "reason": true, "quantile": true, "direction": true}
 	for name, fam := range scrape(t, f) {
 		if !strings.HasPrefix(name, "tandem_") {
 			continue
