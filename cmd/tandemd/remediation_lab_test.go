@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -36,50 +34,19 @@ step = "2x"
 max_delay = "1s"
 `
 
-// startRemediationDaemon runs tandemd in ns on member id's lab config with
-// remediationTOML and its API on a socket in dir.
-func startRemediationDaemon(t *testing.T, ns, dir string, id int) *opDaemon {
+// remediationConfig is member id's lab config with remediationTOML and
+// its API on socket.
+func remediationConfig(t *testing.T, id int, socket string) []byte {
 	t.Helper()
 	toml, err := config.DefaultTOMLFor(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &opDaemon{name: fmt.Sprintf("gw%d", id), socket: filepath.Join(dir, fmt.Sprintf("gw%d.sock", id)), done: make(chan struct{})}
 	old := []byte(`delayed_notification = "3s"` + "\n")
 	if !bytes.Contains(toml, old) {
 		t.Fatal("the lab config has no delayed_notification line to change")
 	}
-	toml = withAPISocket(t, bytes.Replace(toml, old, []byte(remediationTOML), 1), id, d.socket)
-	path := filepath.Join(dir, d.name+".toml")
-	if err := os.WriteFile(path, toml, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d.cmd = lab.Command(ns, "env", "TANDEMD_MAIN=1", os.Args[0], "-config", path)
-	stderr, err := d.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(d.done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			d.mu.Lock()
-			d.log.WriteString(sc.Text() + "\n")
-			d.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Kill()
-		<-d.done
-		_ = d.cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s log:\n%s", d.name, d.text())
-		}
-	})
-	return d
+	return withAPISocket(t, bytes.Replace(toml, old, []byte(remediationTOML), 1), id, socket)
 }
 
 // TestRemediationOnARunningPair: gw2 stopped and resumed over and over
@@ -92,20 +59,21 @@ func TestRemediationOnARunningPair(t *testing.T) {
 	dir := t.TempDir()
 	ctl := buildTandemctl(t, dir)
 	ctx := context.Background()
-	gw1 := startRemediationDaemon(t, l.GW1, dir, 1)
-	c1 := api.NewUnixClient(gw1.socket)
+	sock1 := filepath.Join(dir, "gw1.sock")
+	gw1 := startDaemon(t, "gw1", l.GW1, remediationConfig(t, 1, sock1))
+	c1 := api.NewUnixClient(sock1)
 	defer c1.Close()
 	waitFor(t, "gw1 active", 30*time.Second, func() bool {
 		s, err := c1.Status(ctx)
 		return err == nil && s.Role == "active"
 	})
-	gw2 := startRemediationDaemon(t, l.GW2, dir, 2)
+	gw2 := startDaemon(t, "gw2", l.GW2, remediationConfig(t, 2, filepath.Join(dir, "gw2.sock")))
 	waitFor(t, "gw2 alive to gw1", 30*time.Second, func() bool {
 		st, err := c1.SyncStats(ctx)
 		return err == nil && len(st.Peers) == 1 && st.Peers[0].Counters.PeerAlive
 	})
 	syncstat := func() string {
-		out, err := exec.Command(ctl, "--socket", gw1.socket, "syncstat").CombinedOutput()
+		out, err := exec.Command(ctl, "--socket", sock1, "syncstat").CombinedOutput()
 		if err != nil {
 			t.Fatalf("tandemctl syncstat: %v\n%s", err, out)
 		}
