@@ -13,7 +13,8 @@
 //
 //	GET  /v1/status              member, role, interfaces, table size, parameters
 //	GET  /v1/members             this member and its peers: role, priority, liveness
-//	GET  /v1/sync                per peer: every syncpath.Counters field, lag quantiles, bandwidth
+//	GET  /v1/sync                per peer: every syncpath.Counters field, lag quantiles, bandwidth,
+//	                             the delayed-notification delay and its remediation's steps
 //	POST /v1/sync/reset          set the syncstat baselines to the current counters
 //	GET  /v1/sockets             AF_XDP socket statistics (XDP_STATISTICS) per interface and queue
 //	GET  /v1/workers             per-worker counters, drop reasons, XDP steering counters
