@@ -236,6 +236,13 @@ func TestOperatorCommandsAgainstARunningPair(t *testing.T) {
 			return false
 		}
 		x, y = a.Peers[0], b.Peers[0]
+		// Read gw1 again: a record sent between the two reads (a
+		// keepalive, an adoption) would make the pair look inconsistent.
+		a2, err := c1.SyncStats(ctx)
+		if err != nil || len(a2.Peers) != 1 || a2.Peers[0].Counters.RecordsSent != x.Counters.RecordsSent ||
+			a2.Peers[0].Counters.RecordsReceived != x.Counters.RecordsReceived {
+			return false
+		}
 		return x.Counters.QueueDepth == 0 && x.Counters.InFlight == 0 && y.Counters.QueueDepth == 0 && y.Counters.InFlight == 0 &&
 			x.Counters.RecordsSent+y.Counters.RecordsSent > 0
 	})
