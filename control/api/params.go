@@ -44,13 +44,13 @@ var params = map[string]param{
 	},
 	ParamDelayedNotification: {
 		help: "connections younger than this are not synced: a duration 0 to 10m (3s, 500ms)",
-		get:  func(p Params) string { return formatDuration(p.DelayedNotification) },
+		get:  func(p Params) string { return config.FormatDuration(p.DelayedNotification) },
 		apply: func(b Backend, v string) (string, error) {
 			d, err := ParseDelayedNotification(v)
 			if err != nil {
 				return "", err
 			}
-			return formatDuration(d), b.SetDelayedNotification(d)
+			return config.FormatDuration(d), b.SetDelayedNotification(d)
 		},
 	},
 }
@@ -96,22 +96,6 @@ func ParseDelayedNotification(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s = %q: must be 0 to 10m", ParamDelayedNotification, v)
 	}
 	return d, nil
-}
-
-// formatDuration writes 0 as "0" and trims the zero units that
-// time.Duration.String leaves ("1m0s" is "1m"), as the config does.
-func formatDuration(d time.Duration) string {
-	if d == 0 {
-		return "0"
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // unknownParam is the error for a name that is not a runtime parameter.

@@ -112,15 +112,16 @@ func durIn(r *report, k string, d Duration, lo, hi time.Duration) bool {
 		return false
 	}
 	if d.Duration < lo || d.Duration > hi {
-		r.bad(k, d, "must be %s to %s", fmtDuration(lo), fmtDuration(hi))
+		r.bad(k, d, "must be %s to %s", FormatDuration(lo), FormatDuration(hi))
 		return false
 	}
 	return true
 }
 
-// fmtDuration writes 0 as "0" and trims the zero units time.Duration.String
-// leaves ("1m0s" is "1m").
-func fmtDuration(d time.Duration) string {
+// FormatDuration writes a duration the way the config and tandemctl show
+// it: 0 as "0", without the zero units time.Duration.String leaves ("1m0s"
+// is "1m").
+func FormatDuration(d time.Duration) string {
 	if d == 0 {
 		return "0"
 	}

@@ -141,7 +141,7 @@ func (c *Config) checkSync(r *report) {
 	hbOK := durIn(r, "sync.heartbeat_interval", s.HeartbeatInterval, 10*time.Millisecond, 10*time.Second)
 	if intIn(r, "sync.dead_count", s.DeadCount, 2, 100) && hbOK {
 		if dead := s.HeartbeatInterval.Duration * time.Duration(s.DeadCount); dead > 10*time.Second {
-			r.warn("sync.dead_count", s.DeadCount, "a dead peer is noticed only after %s (heartbeat_interval × dead_count)", fmtDuration(dead))
+			r.warn("sync.dead_count", s.DeadCount, "a dead peer is noticed only after %s (heartbeat_interval × dead_count)", FormatDuration(dead))
 		}
 	}
 	intIn(r, "sync.mtu", s.MTU, 1280, 9000)
@@ -175,7 +175,7 @@ func checkRemediation(r *report, s Sync) {
 	}
 	maxOK := durIn(r, "sync.remediation.max_delay", rm.MaxDelay, time.Second, 10*time.Minute)
 	if maxOK && rm.Enabled && s.DelayedNotification.parseErr() == nil && rm.MaxDelay.Duration <= s.DelayedNotification.Duration {
-		r.bad("sync.remediation.max_delay", rm.MaxDelay, "not above sync.delayed_notification (%s): no room to raise the delay", fmtDuration(s.DelayedNotification.Duration))
+		r.bad("sync.remediation.max_delay", rm.MaxDelay, "not above sync.delayed_notification (%s): no room to raise the delay", FormatDuration(s.DelayedNotification.Duration))
 	}
 }
 
