@@ -74,6 +74,10 @@ type peerLink struct {
 	syncDown  bool // the sync link is silent while the data links are not (logged once)
 
 	remedy *remediation // sync.remediation; nil: off (remediation.go)
+
+	// bothActive is when this member, active, last heard the peer
+	// announce the active role too (0: never): see adopt.
+	bothActive atomic.Int64
 }
 
 // noReplicationEnv, set to 1, switches replication off: the table emits
@@ -311,6 +315,9 @@ func (m *member) step(now int64) {
 		p.syncDown = false
 		m.log.Info("sync link up again")
 	}
+	if in.Peer.Role == ccp.RoleActive && m.Role() == ccp.RoleActive {
+		p.bothActive.Store(now) // a flap: adopt what the peer creates meanwhile
+	}
 	t, changed := p.machine.Step(in)
 	for _, c := range p.machine.Claims() {
 		p.session.SendRoleClaim(c)
@@ -539,13 +546,15 @@ func (m *member) syncTransport() (syncpath.Transport, error) {
 	return tr, nil
 }
 
-// adopt makes the active member the owner of every connection while the
-// peer is backup: after a flap (both active for a moment, a false
-// failover on a starved machine) the peer owns the connections that began
+// adopt makes the active member the owner of the connections its backup
+// peer owns after both were active (a flap: a false failover on a starved
+// machine, a healed partition). The peer owns the connections that began
 // through it, though they now go through this member; as their owner the
 // peer would let them age out and delete them here, and this member's
-// updates of them would never reach it. Once a second, off the sync
-// worker (the walk takes tens of milliseconds on a big table).
+// updates of them would never reach it. The peer's records of them arrive
+// up to a notification delay after the flap, so adoption runs once a
+// second, off the sync worker (the walk takes tens of milliseconds on a big
+// table), from the flap until twice the delay and 5 s have passed.
 func (m *member) adopt() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -555,7 +564,9 @@ func (m *member) adopt() {
 			return
 		case <-tick.C:
 		}
-		if m.Role() != ccp.RoleActive {
+		flap := m.peer.bothActive.Load()
+		window := int64(2*m.peer.session.Delay() + 5*time.Second)
+		if flap == 0 || m.peer.clk.Now()-flap > window || m.Role() != ccp.RoleActive {
 			continue
 		}
 		if ps := m.peer.session.PeerState(); ps.Role != ccp.RoleBackup {

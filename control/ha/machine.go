@@ -143,7 +143,7 @@ func (m *Machine) Handover(in Input) error {
 // call, and forgets them. The caller sends them to the peer.
 func (m *Machine) Claims() []ccp.RoleClaim {
 	out := m.out
-	m.out = m.out[:0]
+	m.out = nil // the caller may keep out: claims are rare, a new slice is cheap
 	return out
 }
 
