@@ -49,12 +49,12 @@ type Session struct {
 	txBuf   []byte // sealing scratch, cap maxFrame
 	drain   []conntrack.Record
 	rec     conntrack.Record // decoding scratch
-	// a received frame's records and their keys, decoded before they
-	// are applied
-	applyBuf  []conntrack.Record
-	applyKeys []conntrack.Key
-	ack       ccp.Ack // decoding scratch
-	nacks     ccp.Ack // encoding scratch
+	// a received frame's records, decoded before they are applied, and
+	// their outcomes
+	applyBuf []conntrack.Record
+	applyRes []conntrack.ApplyResult
+	ack      ccp.Ack // decoding scratch
+	nacks    ccp.Ack // encoding scratch
 
 	// sender: the coalescing queue (and full-sync changelog) and the window
 	co      *coalescer
@@ -939,19 +939,19 @@ func (s *Session) finishSession(now int64) {
 }
 
 // applyRecords applies the records of a DELTA or FULLSYNC_CHUNK frame. It
-// decodes the whole frame first and prefetches the table's index entries
-// of every key (conntrack.Table.Prefetch), so that the cache misses of the
-// frame's records may overlap instead of queueing one behind the other in
-// Apply (measured on the lab machine: 330-400 ns a record into an empty
-// 2M-slot table with or without it, within the noise). A record that does
-// not decode ends the frame: the ones before it are applied.
+// decodes the whole frame first and applies it with one
+// conntrack.Table.ApplyBatch, which overlaps the cache misses of the
+// frame's records and pays the table's per-call costs once (Prefetch and
+// Apply per record cost 330-400 ns a record into an empty 2M-slot table on
+// the lab machine; see BenchmarkApply in dataplane/conntrack). A record
+// that does not decode ends the frame: the ones before it are applied.
 func (s *Session) applyRecords(f *ccp.Frame, fresh bool) {
 	rr, err := f.Records()
 	if err != nil {
 		s.cnt.malformed.Add(1)
 		return
 	}
-	recs, keys := s.applyBuf[:0], s.applyKeys[:0]
+	recs := s.applyBuf[:0]
 	for {
 		ok, err := rr.Next(&s.rec)
 		if err != nil {
@@ -962,26 +962,34 @@ func (s *Session) applyRecords(f *ccp.Frame, fresh bool) {
 			break
 		}
 		recs = append(recs, s.rec) // grows to the most records a frame holds, then reused
-		keys = append(keys, s.rec.Key)
 	}
-	s.applyBuf, s.applyKeys = recs, keys
-	s.cfg.Table.Prefetch(keys)
-	var res [4]uint64 // by ApplyResult
-	for i := range recs {
-		r := &recs[i]
-		switch {
-		case !s.collecting:
-		case fresh && s.sweepAll:
-			s.seen[r.Key] = struct{}{}
-		case fresh && len(s.suspect) > 0:
-			delete(s.suspect, r.Key)
+	s.applyBuf = recs
+	if cap(s.applyRes) < len(recs) {
+		s.applyRes = make([]conntrack.ApplyResult, len(recs), cap(recs))
+	}
+	out := s.applyRes[:len(recs)]
+	// The records of a fresh frame mark their keys seen (or no longer
+	// suspect), before the batch; the applied records of a frame that is
+	// not fresh mark theirs suspect, after it. A frame does one or the
+	// other, so this is what doing each beside its own record's Apply did.
+	if s.collecting && fresh {
+		for i := range recs {
+			switch {
+			case s.sweepAll:
+				s.seen[recs[i].Key] = struct{}{}
+			case len(s.suspect) > 0:
+				delete(s.suspect, recs[i].Key)
+			}
 		}
-		a := s.cfg.Table.Apply(*r)
+	}
+	s.cfg.Table.ApplyBatch(recs, out)
+	var res [4]uint64 // by ApplyResult
+	for i, a := range out {
 		if int(a) < len(res) {
 			res[a]++
 		}
 		if s.collecting && !fresh && !s.sweepAll && a == conntrack.Applied {
-			s.suspect[r.Key] = struct{}{}
+			s.suspect[recs[i].Key] = struct{}{}
 		}
 	}
 	s.cnt.recordsReceived.Add(uint64(len(recs)))
