@@ -48,7 +48,8 @@ const applyStride = 16
 
 // ApplyBatch applies recs[i] into res[i] (len(res) >= len(recs)), in
 // order: the outcome of every record, and the table after the batch, are
-// those of calling Apply on each record in turn. It is Apply for a received
+// those of calling Apply on each record in turn (with the clock read once).
+// It is Apply for a received
 // frame, cheaper per record: it takes Apply's mutex, raises the version
 // floor and reads the clock once for the batch, and adds its outcome
 // counters once; and it stages the records 16 at a time, hashing their keys

@@ -26,6 +26,10 @@
 // sync/atomic value, a per-entry generation (odd while live) is read
 // before and after the key compare, and a walk diverted by a concurrent
 // removal ends on the wrong chain marker and restarts (see entry and find).
+// An insert fills its free entry with plain stores, not atomic ones (a
+// locked XCHG each on amd64), before the atomic generation increment that
+// publishes the entry orders them before every lookup that can return it;
+// under the race detector they are atomic too (initStore64).
 // Inserts and removals take the mutex of the connection's home shard (and
 // of its reply tuple's shard, in index order). Per-packet state changes
 // take only the entry's own lock. The race detector sees no data race.

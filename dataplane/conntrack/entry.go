@@ -6,7 +6,8 @@ import (
 )
 
 // entry is one connection: 128 bytes, two cache lines, every word an atomic
-// so lock-free readers are race-clean.
+// so lock-free readers are race-clean. Writers use atomic stores, except
+// initEntry filling an entry before it publishes it (initStore64).
 //
 // First line (what a lookup touches): gen, seq, the chain links, the
 // original key and meta. Second line: NAT address, version, timers and TCP

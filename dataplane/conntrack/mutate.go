@@ -107,28 +107,26 @@ func (t *Table) insert(kw *kwords, h uint64, nc *newConn) (Ref, outcome) {
 // entry. Precondition: the shard mutexes of buckets b and rb held.
 func (t *Table) initEntry(idx uint32, kw *kwords, b, rb uint32, reply bool, nc *newConn) Ref {
 	e := &t.entries[idx]
-	// Atomic stores are full barriers on amd64 (XCHG): skip those that
-	// would not change the word. Loads are plain moves.
+	// The entry is not published yet: plain stores (initStore64), which
+	// the gen.Add below publishes.
 	for i := range kw {
-		store64(&e.key[i], kw[i])
+		initStore64(&e.key[i], kw[i])
 	}
 	m := uint64(nc.state) | uint64(nc.nat)<<mNATShift | uint64(nc.owner)<<mOwnerShift |
 		uint64(nc.natPort)<<mPortShift | uint64(nc.natIdx)<<mPoolShift | nc.flags | nc.scale
 	if reply {
 		m |= fReplyNode
 	}
-	e.meta.Store(m)
-	store64(&e.nat[0], nc.natAddr[0])
-	store64(&e.nat[1], nc.natAddr[1])
+	initStore64(&e.meta, m)
+	initStore64(&e.nat[0], nc.natAddr[0])
+	initStore64(&e.nat[1], nc.natAddr[1])
 	v := nc.version
 	if v == 0 {
 		v = max(t.newVersion(nc.now), t.shards[t.shardOf(b)].delFloor+1)
 	}
-	e.version.Store(v)
-	e.expires.Store(nc.expires)
-	if e.synced.Load() != 0 {
-		e.synced.Store(0)
-	}
+	initStore64(&e.version, v)
+	initStoreInt64(&e.expires, nc.expires)
+	initStoreInt64(&e.synced, 0)
 	resetTCP(e)
 	if nc.seg != nil {
 		_, _ = t.tcpInWindow(e, nc.dir, nc.seg)
@@ -136,18 +134,25 @@ func (t *Table) initEntry(idx uint32, kw *kwords, b, rb uint32, reply bool, nc *
 	if nc.emit {
 		t.emit(e, OpNew, nc.now)
 	}
-	gen := e.gen.Add(1) // odd: live. Publishes every store above.
-	t.link(b, idx, DirOriginal)
+	// The nodes' chain links, still unpublished: the heads of b and rb
+	// cannot move, as their shard mutexes are held. With b == rb the
+	// reply node goes in front of the original one.
+	initStore32(&e.next[DirOriginal], t.buckets[b].Load())
 	if reply {
-		t.link(rb, idx, DirReply)
+		n := t.buckets[rb].Load()
+		if rb == b {
+			n = idx << 1
+		}
+		initStore32(&e.next[DirReply], n)
+	}
+	gen := e.gen.Add(1) // odd: live. Publishes every store above.
+	// Link the nodes: a release store of each head after the entry is
+	// complete (see Table.buckets).
+	t.buckets[b].Store(idx<<1 | uint32(DirOriginal))
+	if reply {
+		t.buckets[rb].Store(idx<<1 | uint32(DirReply))
 	}
 	return Ref{idx, gen}
-}
-
-func store64(a *atomic.Uint64, v uint64) {
-	if a.Load() != v {
-		a.Store(v)
-	}
 }
 
 func store32(a *atomic.Uint32, v uint32) {

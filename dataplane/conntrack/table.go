@@ -419,14 +419,6 @@ func runtimeProcPin() int
 //go:linkname runtimeProcUnpin runtime.procUnpin
 func runtimeProcUnpin()
 
-// link puts node (idx, d) at the head of bucket b. Precondition: the
-// bucket's shard mu held; the entry fully written and its gen odd.
-func (t *Table) link(b, idx uint32, d Dir) {
-	e := &t.entries[idx]
-	e.next[d].Store(t.buckets[b].Load())
-	t.buckets[b].Store(idx<<1 | uint32(d))
-}
-
 // unlink removes node (idx, d) from bucket b. The node keeps its next link
 // so that readers standing on it carry on down the chain. Precondition:
 // the bucket's shard mu held.
