@@ -225,6 +225,7 @@ func (fs *forwardSetup) tandem(n int) (float64, uint64) {
 			Queues:       1,
 			Cores:        []int{gwCPU},
 			SpinWhenIdle: true,
+			Nice:         workerNice(),
 			RingSize:     4096, FramesPerWorker: 16384,
 			Local:  []netip.Addr{lab.ChainGWInside, lab.ChainGWOutside},
 			Policy: dataplane.Policy{AllowFromInside: true, AllowRelated: true, SNAT: 0, SNAT6: -1},

@@ -50,6 +50,15 @@ func pin(cpu int) error {
 	return nil
 }
 
+// workerNice is the engine workers' nice value: tandemd's default
+// (cores.worker_nice), or 0 with BENCH_NO_NICE.
+func workerNice() int {
+	if os.Getenv("BENCH_NO_NICE") != "" {
+		return 0
+	}
+	return -10
+}
+
 // sharedLab is a lab built once per benchmark process, on first use, and
 // removed by TestMain.
 type sharedLab struct {

@@ -202,7 +202,7 @@ func startSyncForwarding(b *testing.B, l *lab.Lab, table *conntrack.Table) *sync
 			Outside:  dataplane.Interface{Name: lab.IfOutside, Addr4: lab.GW1Outside},
 			Queues:   1,
 			Cores:    []int{syncCPU},
-			RingSize: 4096, FramesPerWorker: 16384,
+			RingSize: 4096, FramesPerWorker: 16384, Nice: workerNice(),
 			Local:  []netip.Addr{lab.GW1Inside, lab.GW1Outside},
 			Policy: dataplane.Policy{AllowFromInside: true, AllowRelated: true, SNAT: 0, SNAT6: -1},
 			Table:  table,

@@ -40,6 +40,10 @@ type Config struct {
 	TxBudget     int
 	IdleSpins    int  // empty polls before a worker sleeps in poll(); default 20000
 	SpinWhenIdle bool // never sleep: for cores of the engine's own
+	// Nice is the nice value of the workers' threads (-20..19); 0 leaves
+	// what they inherit. A worker busy polls: on a core shared with other
+	// processes, nice 0 gives it no more than each of them.
+	Nice int
 
 	// Local lists the gateway's own addresses (and VIPs it holds): packets
 	// to them go to its kernel. Not the SNAT addresses.
@@ -72,6 +76,9 @@ type Engine struct {
 func New(cfg Config) (e *Engine, err error) {
 	if cfg.Table == nil {
 		return nil, errors.New("engine config: no connection table")
+	}
+	if cfg.Nice < -20 || cfg.Nice > 19 {
+		return nil, fmt.Errorf("engine config: nice %d: must be -20 to 19", cfg.Nice)
 	}
 	if cfg.Queues <= 0 {
 		cfg.Queues = 1
@@ -144,7 +151,7 @@ func (e *Engine) newWorker(q int, ifaces [2]*net.Interface) (*worker, error) {
 		free:   xsk.NewFreeList(umem, 0, umem.FrameCount()),
 		table:  cfg.Table,
 		mirror: e.mirror, policy: &e.cfg.Policy, raw: e.raw,
-		idleSpins: cfg.IdleSpins, spinWhenIdle: cfg.SpinWhenIdle,
+		idleSpins: cfg.IdleSpins, spinWhenIdle: cfg.SpinWhenIdle, nice: cfg.Nice,
 		rx: make([]xsk.Desc, batchSize), addrs: make([]uint64, max(batchSize, cfg.RingSize)),
 	}
 	if q < len(cfg.Cores) && cfg.Cores[q] >= 0 {

@@ -418,3 +418,23 @@ func TestNewFailsCleanly(t *testing.T) {
 		t.Errorf("the error does not name the interface: %v", err)
 	}
 }
+
+// TestNewRefusesBadNice: a nice value outside -20..19 is refused by New,
+// before anything is set up.
+func TestNewRefusesBadNice(t *testing.T) {
+	table, err := conntrack.New(conntrack.Config{MaxEntries: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nice := range []int{-21, 20} {
+		e, err := dataplane.New(dataplane.Config{
+			Inside:  dataplane.Interface{Name: "tdm-none-in"},
+			Outside: dataplane.Interface{Name: "tdm-none-out"},
+			Table:   table,
+			Nice:    nice,
+		})
+		if err == nil || e != nil || !strings.Contains(err.Error(), "must be -20 to 19") {
+			t.Errorf("New with nice %d: %v, %v", nice, e, err)
+		}
+	}
+}

@@ -68,6 +68,7 @@ type worker struct {
 
 	idleSpins    int
 	spinWhenIdle bool
+	nice         int
 
 	p     packet.Parsed
 	rx    []xsk.Desc
@@ -94,6 +95,12 @@ func (w *worker) run() error {
 		set.Set(w.core)
 		if err := unix.SchedSetaffinity(0, &set); err != nil {
 			return fmt.Errorf("worker %d: pinning to core %d: %w", w.id, w.core, err)
+		}
+	}
+	if w.nice != 0 {
+		// PRIO_PROCESS with who 0 is the calling thread on Linux.
+		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, w.nice); err != nil {
+			return fmt.Errorf("worker %d: setting nice %d: %w", w.id, w.nice, err)
 		}
 	}
 	for i := range w.sides {

@@ -121,6 +121,7 @@ func planFrom(c *config.Config) (*plan, error) {
 	e.RingSize = max(c.XDP.RxRing, c.XDP.TxRing, c.XDP.FillRing, c.XDP.CompletionRing)
 	e.NeedWakeup = c.BusyPoll.IdleFallback != config.IdlePoll
 	e.SpinWhenIdle = c.BusyPoll.SpinWhenIdle
+	e.Nice = c.Cores.WorkerNice
 	if c.BusyPoll.Enabled {
 		e.BusyPoll = xsk.BusyPoll{Prefer: true, Timeout: c.BusyPoll.Timeout.Duration, Budget: c.BusyPoll.Budget}
 	}

@@ -58,6 +58,7 @@ type Cores struct {
 	ControlPlane int      `toml:"control_plane"` // core for the Go runtime's other threads: API, netlink, timers; default 0
 	SyncWorker   int      `toml:"sync_worker"`   // core of the sync worker; NoCore (the default) is allowed only without peers
 	Workers      []Worker `toml:"workers"`       // one busy-polling dataplane worker each
+	WorkerNice   int      `toml:"worker_nice"`   // nice value of the dataplane workers' threads, -20..19; default -10
 }
 
 // NoCore is the value of Cores.SyncWorker when none is given.
@@ -276,7 +277,7 @@ type Metrics struct {
 func Defaults() Config {
 	return Config{
 		Member: Member{Priority: 100},
-		Cores:  Cores{ControlPlane: 0, SyncWorker: NoCore},
+		Cores:  Cores{ControlPlane: 0, SyncWorker: NoCore, WorkerNice: -10},
 		Sync: Sync{
 			Port:                8116,
 			ClusterID:           1,

@@ -105,6 +105,7 @@ func TestBadFiles(t *testing.T) {
 		{"worker core does not exist", []string{"{ core = 1,", "{ core = 2,"}, nil, "cores.workers[0].core", "core 2 does not exist on this machine (cores 0-1)"},
 		{"control plane core", []string{"control_plane = 0", "control_plane = 64"}, &manyCores, "cores.control_plane", "core 64 does not exist on this machine (cores 0-63)"},
 		{"negative core", []string{"control_plane = 0", "control_plane = -1"}, nil, "cores.control_plane", "not a core"},
+		{"worker nice", []string{"control_plane = 0", "control_plane = 0\nworker_nice = -21"}, nil, "cores.worker_nice", "must be -20 to 19"},
 		{"core given twice", []string{"in0 = [0, 1], out0 = [0, 1] } },", "in0 = [0], out0 = [0] } },\n  { core = 1, queues = { in0 = [1], out0 = [1] } },"}, nil, "cores.workers[1].core", "core 1 is given twice (also cores.workers[0].core)"},
 		{"worker for undeclared interface", []string{"out0 = [0, 1] }", "out0 = [0, 1], eth9 = [0] }"}, nil, "cores.workers[0].queues.eth9", "interface eth9 is not declared"},
 		{"queue beyond count", []string{"in0 = [0, 1]", "in0 = [0, 1, 2]"}, nil, "cores.workers[0].queues.in0[2]", "queue 2 does not exist: in0 has 2 queues"},

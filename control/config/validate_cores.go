@@ -16,6 +16,8 @@ func (c *Config) checkCores(r *report, m Machine) {
 		r.bad("cores.sync_worker", nil, "required: [[peers]] are given, so a sync worker runs")
 	}
 
+	intIn(r, "cores.worker_nice", cores.WorkerNice, -20, 19)
+
 	coreOwner := map[int]string{}
 	queueOwner := map[string]map[int]string{}
 	for i, w := range cores.Workers {
