@@ -1,6 +1,9 @@
 package conntrack
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unsafe"
+)
 
 // ApplyResult is the outcome of Apply.
 type ApplyResult uint8
@@ -46,17 +49,26 @@ var applyCounter = [4]int{Applied: cApplied, ApplyStale: cApplyStale, ApplyConfl
 // applyStride is how many records ApplyBatch stages at a time.
 const applyStride = 16
 
+// applyStage is a block of records ApplyBatch stages: their key words and
+// hashes, their buckets and NAT reply buckets (nullsBit: none).
+type applyStage struct {
+	kws   [applyStride]kwords
+	hs    [applyStride]uint64
+	b, rb [applyStride]uint32
+	free  int // records of the block that found an empty chain
+}
+
 // ApplyBatch applies recs[i] into res[i] (len(res) >= len(recs)), in
 // order: the outcome of every record, and the table after the batch, are
 // those of calling Apply on each record in turn (with the clock read once).
-// It is Apply for a received
-// frame, cheaper per record: it takes Apply's mutex, raises the version
-// floor and reads the clock once for the batch, and adds its outcome
-// counters once; and it stages the records 16 at a time, hashing their keys
-// (and NAT reply tuples), then loading their bucket heads, then touching
-// the entries they will read or fill (chain heads, free entries), before
-// applying any, so that the cache misses of different records overlap
-// instead of queueing one behind the other. Allocation-free.
+// It is Apply for a received frame, cheaper per record: it takes Apply's
+// mutex, raises the version floor and reads the clock once for the batch,
+// and adds its outcome counters once; and it works through the records 16
+// at a time in a pipeline that prefetches the bucket heads (both
+// directions') of the block after next and the entries of the next block
+// (chain heads, free entries) while it applies this one, so that the
+// cache misses of different records overlap instead of queueing one
+// behind the other. Allocation-free.
 func (t *Table) ApplyBatch(recs []Record, res []ApplyResult) {
 	res = res[:len(recs)]
 	if len(recs) == 0 {
@@ -71,61 +83,86 @@ func (t *Table) ApplyBatch(recs []Record, res []ApplyResult) {
 	t.raiseFloor(vmax)
 	now := t.clk.Now()
 	var n [4]uint64 // by ApplyResult
-	var kws [applyStride]kwords
-	var hs [applyStride]uint64
-	var heads, rheads [applyStride]uint32 // bucket indices, then their heads
-	for base := 0; base < len(recs); base += applyStride {
-		blk := recs[base:min(base+applyStride, len(recs))]
-		// Hash everything first, then load: see Prefetch.
-		for i := range blk {
-			r := &blk[i]
-			kws[i] = r.Key.words()
-			hs[i] = kws[i].hash(t.seed)
-			heads[i] = t.bucketOf(hs[i])
-			rheads[i] = nullsBit
-			if r.NAT != NATNone && r.Op != OpDelete {
-				rw := replyWords(&kws[i], r.NAT, recNATAddr(r), r.NATPort)
-				rheads[i] = t.bucketOf(rw.hash(t.seed))
-			}
+	var st [3]applyStage
+	nb := (len(recs) + applyStride - 1) / applyStride
+	block := func(k int) []Record { return recs[k*applyStride : min((k+1)*applyStride, len(recs))] }
+	t.stageBuckets(&st[0], block(0))
+	if nb > 1 {
+		t.stageBuckets(&st[1], block(1))
+	}
+	t.stageEntries(&st[0], len(block(0)), 0)
+	for k := 0; k < nb; k++ {
+		s := &st[k%3]
+		if k+2 < nb {
+			t.stageBuckets(&st[(k+2)%3], block(k+2))
 		}
-		for i := range blk {
-			heads[i] = t.buckets[heads[i]].Load()
-			if rheads[i] != nullsBit {
-				rheads[i] = t.buckets[rheads[i]].Load()
-			}
+		if k+1 < nb {
+			// Block k has not popped its free entries yet: the walk
+			// covers them first.
+			t.stageEntries(&st[(k+1)%3], len(block(k+1)), s.free)
 		}
-		// Touch both lines of each chain's first entry (a match's version
-		// is on the second), the first entry of each reply chain (the
-		// NAT collision check walks it), and as many free entries as
-		// records found an empty chain (each will insert).
-		free := 0
+		blk := block(k)
 		for i := range blk {
-			if h := heads[i]; h&nullsBit == 0 {
-				e := &t.entries[h>>1]
-				e.gen.Load()
-				e.version.Load()
-			} else {
-				free++
-			}
-			if h := rheads[i]; h&nullsBit == 0 {
-				t.entries[h>>1].gen.Load()
-			}
-		}
-		t.prefetchFree(free)
-		for i := range blk {
-			a := t.applyRecord(&blk[i], &kws[i], hs[i], now)
-			res[base+i] = a
+			a := t.applyRecord(&blk[i], &s.kws[i], s.hs[i], now)
+			res[k*applyStride+i] = a
 			n[a&3]++
 		}
 	}
 	// The outcome counters are summed over shards (Stats): add the batch's
 	// to one shard.
-	st := &t.shards[t.shardOf(t.bucketOf(hs[0]))].stats
-	for a, c := range n {
-		if c != 0 {
-			st[applyCounter[a]].Add(c)
+	c := &t.shards[t.shardOf(t.bucketOf(st[0].hs[0]))].stats
+	for a, v := range n {
+		if v != 0 {
+			c[applyCounter[a]].Add(v)
 		}
 	}
+}
+
+// stageBuckets hashes a block's keys (and NAT reply tuples) into s and
+// prefetches their bucket heads. Hashing is one pass and prefetching
+// another: see Prefetch.
+func (t *Table) stageBuckets(s *applyStage, blk []Record) {
+	for i := range blk {
+		r := &blk[i]
+		s.kws[i] = r.Key.words()
+		s.hs[i] = s.kws[i].hash(t.seed)
+		s.b[i] = t.bucketOf(s.hs[i])
+		s.rb[i] = nullsBit
+		if r.NAT != NATNone && r.Op != OpDelete {
+			rw := replyWords(&s.kws[i], r.NAT, recNATAddr(r), r.NATPort)
+			s.rb[i] = t.bucketOf(rw.hash(t.seed))
+		}
+	}
+	for i := range blk {
+		prefetch(unsafe.Pointer(&t.buckets[s.b[i]]))
+		if s.rb[i] != nullsBit {
+			prefetch(unsafe.Pointer(&t.buckets[s.rb[i]]))
+		}
+	}
+}
+
+// stageEntries loads the bucket heads of a staged block of n records and
+// prefetches both lines of each chain's first entry (a match's version is
+// on the second), the first entry of each reply chain (the NAT collision
+// check walks it), and the free entries that the block's records which
+// found an empty chain will pop, after the first skip (see prefetchFree).
+func (t *Table) stageEntries(s *applyStage, n, skip int) {
+	s.free = 0
+	for i := 0; i < n; i++ {
+		if h := t.buckets[s.b[i]].Load(); h&nullsBit == 0 {
+			e := &t.entries[h>>1]
+			prefetch(unsafe.Pointer(e))
+			prefetch(unsafe.Pointer(&e.nat))
+		} else {
+			s.free++
+		}
+		if s.rb[i] != nullsBit {
+			if h := t.buckets[s.rb[i]].Load(); h&nullsBit == 0 {
+				prefetch(unsafe.Pointer(&t.entries[h>>1]))
+			}
+		}
+	}
+	t.prefetchFree(skip, s.free)
 }
 
 // raiseFloor raises vfloor to v if it is below. Newer versions this table
@@ -136,17 +173,20 @@ func (t *Table) raiseFloor(v uint64) {
 	}
 }
 
-// prefetchFree touches both cache lines of the first k entries on the
-// calling processor's free lane, which the next inserts on this processor
-// pop and fill. It walks the stack without popping, with atomic loads
-// only: a concurrent pop or push can divert the walk into another stack or
-// a bucket chain, which costs a useless touch and nothing else, and a
-// nulls value (a chain's end, or freeEnd) ends it.
-func (t *Table) prefetchFree(k int) {
+// prefetchFree prefetches both cache lines of k entries on the calling
+// processor's free lane, after the first skip: the entries the next
+// inserts on this processor pop and fill. It walks the stack without
+// popping, with atomic loads only: a concurrent pop or push can divert the
+// walk into another stack or a bucket chain, which costs useless
+// prefetches and nothing else, and a nulls value (a chain's end, or
+// freeEnd) ends it.
+func (t *Table) prefetchFree(skip, k int) {
 	n := uint32(t.free[procLane()].head.Load())
-	for ; k > 0 && n&nullsBit == 0; k-- {
+	for i := 0; i < skip+k && n&nullsBit == 0; i++ {
 		e := &t.entries[n>>1]
-		e.expires.Load()
+		if i >= skip {
+			prefetch(unsafe.Pointer(&e.nat))
+		}
 		n = e.next[0].Load()
 	}
 }
