@@ -941,10 +941,11 @@ func (s *Session) finishSession(now int64) {
 // applyRecords applies the records of a DELTA or FULLSYNC_CHUNK frame. It
 // decodes the whole frame first and applies it with one
 // conntrack.Table.ApplyBatch, which overlaps the cache misses of the
-// frame's records and pays the table's per-call costs once (Prefetch and
-// Apply per record cost 330-400 ns a record into an empty 2M-slot table on
-// the lab machine; see BenchmarkApply in dataplane/conntrack). A record
-// that does not decode ends the frame: the ones before it are applied.
+// frame's records and pays the table's per-call costs once: about 110 ns
+// a record into an empty 2M-slot table on the benchmark machine, where
+// Prefetch and Apply per record took 350-380 ns (BenchmarkApply in
+// dataplane/conntrack). A record that does not decode ends the frame: the
+// ones before it are applied.
 func (s *Session) applyRecords(f *ccp.Frame, fresh bool) {
 	rr, err := f.Records()
 	if err != nil {

@@ -81,8 +81,9 @@
 // keepalive before a backup copy would expire, delete) bumps the entry's
 // version and emits a fixed-size Record to Config.Records (in the engine, a
 // ring.MPSC[Record]). A full ring is counted and the entry marked dirty;
-// Sweep re-emits dirty entries. A backup feeds received records to Apply,
-// which is idempotent and version-ordered; PromoteOwner turns a dead
-// member's entries into ours; RangeFrom walks the table for a full sync
-// while writers continue; Digest compares two tables.
+// Sweep re-emits dirty entries. A backup feeds received records to Apply
+// (a frame's at a time to ApplyBatch), which is idempotent and
+// version-ordered; PromoteOwner turns a dead member's entries into ours;
+// RangeFrom walks the table for a full sync while writers continue; Digest
+// compares two tables.
 package conntrack
