@@ -50,6 +50,7 @@ func BenchmarkForward(b *testing.B) {
 const forwardWindow = 1500 * time.Millisecond
 
 func benchForward(b *testing.B, flows int) {
+	reserveProcs(b, 2) // the engine's worker, the sender
 	l := benchChain(b)
 	n := max(b.N, 500000)
 	macIn, err := lab.HardwareAddr(l.GW1, lab.IfInside)

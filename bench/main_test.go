@@ -50,6 +50,22 @@ func pin(cpu int) error {
 	return nil
 }
 
+// reserveProcs raises GOMAXPROCS for the rest of b (restored when it ends)
+// so that each of the locked goroutines b runs (sync workers, the
+// generator, the engine's worker, the sender) holds a P of its own and the
+// runtime's other goroutines still have one per CPU, as tandemd does
+// (cmd/tandemd reserveProcs). With one P per CPU, two spinning locked
+// goroutines hold both Ps, and a third (the backup's sync worker beside
+// the generator) waits for Go's 10 ms preemption: sync lag of milliseconds
+// that is the benchmark's own.
+func reserveProcs(b *testing.B, locked int) {
+	prev := runtime.GOMAXPROCS(0)
+	if want := runtime.NumCPU() + locked; prev < want {
+		runtime.GOMAXPROCS(want)
+		b.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	}
+}
+
 // workerNice is the engine workers' nice value: tandemd's default
 // (cores.worker_nice), or 0 with BENCH_NO_NICE.
 func workerNice() int {

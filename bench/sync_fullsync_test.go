@@ -69,6 +69,7 @@ func BenchmarkFullSync1M(b *testing.B) {
 }
 
 func benchFullSync(b *testing.B, mtu, conns int) {
+	reserveProcs(b, 4) // the two sync workers, the engine's worker, the sender
 	l := labtest.New(b, lab.Config{Queues: 1, SyncMTU: mtu})
 	xs := openSyncTransports(b, l, "xsk")
 	const capacity = 1 << 21

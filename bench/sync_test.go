@@ -131,6 +131,7 @@ func benchTimeouts() conntrack.Timeouts {
 // entries and waits until the backup has taken its (empty) first full sync.
 // sinkWrap, when not nil, wraps the sink the active table emits into.
 func startSyncPair(b *testing.B, st *syncTransports, mtu, capacity int, sinkWrap func(*syncpath.Sink) conntrack.RecordSink) *syncPair {
+	reserveProcs(b, 3) // the two sync workers and the generator
 	sp := &syncPair{b: b, clk: clock.NewCoarse(time.Millisecond), errs: make(chan error, 2)}
 	var err error
 	if sp.sink, err = syncpath.NewSink(1 << 18); err != nil {
