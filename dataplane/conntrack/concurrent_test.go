@@ -92,6 +92,31 @@ func TestConcurrentReadersWriters(t *testing.T) {
 				Op: OpNew, Version: uint64(i + 1), State: StateUDPReplied, Owner: 2, Timeout: 1000})
 		}
 	}()
+	// A sync receiver: batches of peer records, NATed or not, each
+	// connection new, then updated, then deleted (a tombstone).
+	writers.Add(1)
+	go func() {
+		defer writers.Done()
+		recs := make([]Record, 8)
+		res := make([]ApplyResult, len(recs))
+		for i := 0; i < n/10; i++ {
+			for j := range recs {
+				r := Record{Key: udpKey(ip4(10, 4, byte(j), byte(i/3)), 1, ip4(10, 9, 9, 9), 53),
+					Op: Op(i%3 + 1), Version: uint64(i + 1), State: StateUDPReplied, Owner: 2, Timeout: 1000}
+				if j%2 == 0 {
+					r.NAT, r.NATPort = NATSource, uint16(2000+j+len(recs)*(i/3))
+					r.NATAddr = [16]byte{203, 0, 113, 9}
+				}
+				recs[j] = r
+			}
+			tb.ApplyBatch(recs, res)
+			for j, a := range res {
+				if a != Applied && a != ApplyFull { // the other writers may fill the table
+					t.Errorf("batch %d record %d: %v", i, j, a)
+				}
+			}
+		}
+	}()
 	writers.Wait()
 	stop.Store(true)
 	wg.Wait()
