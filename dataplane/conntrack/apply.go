@@ -39,7 +39,7 @@ func (t *Table) Apply(r Record) ApplyResult {
 	kw := r.Key.words()
 	h := kw.hash(t.seed)
 	res := t.applyRecord(&r, &kw, h, t.clk.Now())
-	t.shards[t.shardOf(t.bucketOf(h))].stats[applyCounter[res&3]].Add(1)
+	t.count(h, applyCounter[res&3])
 	return res
 }
 
@@ -87,6 +87,7 @@ func (t *Table) ApplyBatch(recs []Record, res []ApplyResult) {
 	nb := (len(recs) + applyStride - 1) / applyStride
 	block := func(k int) []Record { return recs[k*applyStride : min((k+1)*applyStride, len(recs))] }
 	t.stageBuckets(&st[0], block(0))
+	h0 := st[0].hs[0]
 	if nb > 1 {
 		t.stageBuckets(&st[1], block(1))
 	}
@@ -109,8 +110,8 @@ func (t *Table) ApplyBatch(recs []Record, res []ApplyResult) {
 		}
 	}
 	// The outcome counters are summed over shards (Stats): add the batch's
-	// to one shard.
-	c := &t.shards[t.shardOf(t.bucketOf(st[0].hs[0]))].stats
+	// to one, its first record's.
+	c := &t.shards[t.shardOf(t.bucketOf(h0))].stats
 	for a, v := range n {
 		if v != 0 {
 			c[applyCounter[a]].Add(v)
@@ -146,6 +147,9 @@ func (t *Table) stageBuckets(s *applyStage, blk []Record) {
 // on the second), the first entry of each reply chain (the NAT collision
 // check walks it), and the free entries that the block's records which
 // found an empty chain will pop, after the first skip (see prefetchFree).
+// What it loads are hints, taken without locks (atomic loads, acquire): a
+// head may have changed by the time the record is applied, which looks
+// again, under the locks.
 func (t *Table) stageEntries(s *applyStage, n, skip int) {
 	s.free = 0
 	for i := 0; i < n; i++ {
@@ -166,20 +170,21 @@ func (t *Table) stageEntries(s *applyStage, n, skip int) {
 }
 
 // raiseFloor raises vfloor to v if it is below. Newer versions this table
-// makes start above it (newVersion). Lock-free (CAS loop); Apply's mutex
-// is held anyway.
+// makes start above it (newVersion, which loads vfloor without a lock: the
+// CAS is sequentially consistent). Apply's mutex is held anyway.
 func (t *Table) raiseFloor(v uint64) {
 	for f := t.vfloor.Load(); v > f && !t.vfloor.CompareAndSwap(f, v); f = t.vfloor.Load() {
 	}
 }
 
-// prefetchFree prefetches both cache lines of k entries on the calling
-// processor's free lane, after the first skip: the entries the next
-// inserts on this processor pop and fill. It walks the stack without
-// popping, with atomic loads only: a concurrent pop or push can divert the
-// walk into another stack or a bucket chain, which costs useless
-// prefetches and nothing else, and a nulls value (a chain's end, or
-// freeEnd) ends it.
+// prefetchFree brings both cache lines of k entries on the calling
+// processor's free lane into the cache, after the first skip: the entries
+// the next inserts on this processor pop and fill. It walks the stack
+// without popping, loading each entry's link (first line) and prefetching
+// its second line, with atomic loads only: a concurrent pop or push can
+// divert the walk into another stack or a bucket chain, which costs
+// useless prefetches and nothing else, and a nulls value (a chain's end,
+// or freeEnd) ends it.
 func (t *Table) prefetchFree(skip, k int) {
 	n := uint32(t.free[procLane()].head.Load())
 	for i := 0; i < skip+k && n&nullsBit == 0; i++ {
@@ -203,6 +208,7 @@ func (t *Table) applyRecord(r *Record, kw *kwords, h uint64, now int64) ApplyRes
 	return ApplyConflict
 }
 
+// recNATAddr is a record's NAT address as the two words an entry stores.
 func recNATAddr(r *Record) [2]uint64 {
 	return [2]uint64{binary.LittleEndian.Uint64(r.NATAddr[:8]), binary.LittleEndian.Uint64(r.NATAddr[8:])}
 }
