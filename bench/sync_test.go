@@ -415,10 +415,11 @@ func BenchmarkReplicate(b *testing.B) {
 			b.ReportMetric(ms(paced.e2e.Quantile(0.99)), "e2e-p99-ms")
 			b.ReportMetric(udp.rate, "udp-sessions/s")
 			b.ReportMetric(flat.rate/udp.rate, "ratio-to-udp")
-			b.Logf("mtu %d, %d connections: flat out %.0f/s (udp %.0f/s), %.1f B/record (udp %.1f); paced at 1M/s: %.0f/s, lag p50 %.2f ms p99 %.2f ms max %.2f ms, e2e p50 %.2f ms p99 %.2f ms; cpus: generator %d, active sync %d, backup sync %d",
+			b.Logf("mtu %d, %d connections: flat out %.0f/s (udp %.0f/s), %.1f B/record (udp %.1f); paced at 1M/s: %.0f/s, lag p50 %.2f ms p99 %.2f ms max %.2f ms, e2e p50 %.2f ms p99 %.2f ms; light (100K/s): lag p50 %.2f ms p90 %.2f ms p99 %.2f ms; cpus: generator %d, active sync %d, backup sync %d",
 				mtu, n, flat.rate, udp.rate, float64(flat.bytes)/float64(flat.recs), float64(udp.bytes)/float64(udp.recs),
 				paced.rate, ms(lag.Quantile(0.5)), ms(lag.Quantile(0.99)), ms(lag.Max()),
-				ms(paced.e2e.Quantile(0.5)), ms(paced.e2e.Quantile(0.99)), genCPU, syncCPU, backupCPU())
+				ms(paced.e2e.Quantile(0.5)), ms(paced.e2e.Quantile(0.99)),
+				ms(light.Quantile(0.5)), ms(light.Quantile(0.9)), ms(light.Quantile(0.99)), genCPU, syncCPU, backupCPU())
 		})
 	}
 }

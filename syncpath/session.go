@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/tandem-gw/tandem/dataplane/conntrack"
 	"github.com/tandem-gw/tandem/internal/histogram"
@@ -42,6 +43,8 @@ type Session struct {
 	sealer *ccp.Sealer
 	fw     *ccp.FrameWriter
 	opener *ccp.Opener
+
+	waiter ReceiveWaiter // cfg.Transport's, nil when it has none
 
 	// receive batch
 	rxBufs  [][]byte
@@ -164,7 +167,9 @@ func New(cfg Config) (*Session, error) {
 		return nil, fmt.Errorf("creating sealer for member %d: %w", cfg.Self, err)
 	}
 	maxFrame := ccp.MaxFrameSize(cfg.MTU, cfg.IPv6)
+	waiter, _ := cfg.Transport.(ReceiveWaiter)
 	s := &Session{
+		waiter:     waiter,
 		cfg:        cfg,
 		sealer:     sealer,
 		fw:         ccp.NewFrameWriter(sealer, maxFrame),
@@ -234,8 +239,15 @@ func (s *Session) Run(ctx context.Context) error {
 func (s *Session) Poll() (bool, error) {
 	now := s.cfg.Clock.Now()
 	busy, drained := false, false
+	wait, bounded := s.receiveWait(now)
 	for range 4 {
-		n, err := s.cfg.Transport.Receive(s.rxBufs, s.rxSizes)
+		var n int
+		var err error
+		if bounded {
+			n, err = s.waiter.ReceiveWithin(s.rxBufs, s.rxSizes, wait)
+		} else {
+			n, err = s.cfg.Transport.Receive(s.rxBufs, s.rxSizes)
+		}
 		if err != nil {
 			return busy, fmt.Errorf("member %d receiving: %w", s.cfg.Self, err)
 		}
@@ -311,6 +323,30 @@ func (s *Session) Poll() (bool, error) {
 	s.cnt.inFlight.Store(int64(s.next - s.base))
 	s.cnt.peerAlive.Store(s.lastHeard != 0 && now-s.lastHeard < int64(s.cfg.PeerTimeout))
 	return busy, nil
+}
+
+// receiveWait is how long this Poll's Receive may wait for a datagram
+// when none is there, if the session has anything to do sooner than the
+// transport's poll interval (bounded true; see ReceiveWaiter): nothing
+// while records wait in the sink or the coalescer with room in the window
+// or a full sync is streaming, and no longer than until an ack is due.
+// Otherwise (bounded false) the transport's own interval.
+func (s *Session) receiveWait(now int64) (wait time.Duration, bounded bool) {
+	if s.waiter == nil {
+		return 0, false
+	}
+	windowOpen := s.next-s.base < uint64(len(s.slots))
+	if windowOpen && (s.fs.active || s.co.len() > 0 || s.cfg.Sink != nil && s.cfg.Sink.Len() > 0) {
+		return 0, true
+	}
+	if s.ackDue {
+		due := s.cfg.AckInterval
+		if s.cfg.AckIdle > 0 {
+			due = s.cfg.AckIdle
+		}
+		return max(due-time.Duration(now-s.lastAck), 0), true
+	}
+	return 0, false
 }
 
 // ---- sending ----

@@ -1,5 +1,7 @@
 package syncpath
 
+import "time"
+
 import "errors"
 
 // ErrClosed is returned by a Transport used after Close.
@@ -20,4 +22,20 @@ type Transport interface {
 	Receive(bufs [][]byte, sizes []int) (int, error)
 	// Close releases the transport; Send and Receive then return ErrClosed.
 	Close() error
+}
+
+// ReceiveWaiter is a Transport whose wait for datagrams can be bounded
+// call by call (the kernel's UDP socket and AF_XDP implement it; synctest
+// never waits). ReceiveWithin is Receive waiting at most wait when nothing
+// is there: 0 does not wait, and the wait is rounded down to whole
+// milliseconds (poll(2)'s unit), so a wait below one does not wait either.
+//
+// A session bounds the wait by what it has to do next: an ack due in
+// AckIdle, records waiting to be sent. With the transport's whole poll
+// interval (1 ms) instead, a backup that has just received a frame
+// sleeps in poll until the next one comes or the interval ends before it
+// acks, and the active, waiting for that ack, sends nothing meanwhile: a
+// ping-pong that put the lag's median at 1.2 ms at 100K connections/s.
+type ReceiveWaiter interface {
+	ReceiveWithin(bufs [][]byte, sizes []int, wait time.Duration) (int, error)
 }

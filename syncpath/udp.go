@@ -99,27 +99,38 @@ func (t *UDPTransport) Send(peer uint8, b []byte) error {
 // Receive implements Transport. It waits up to the poll interval for one
 // datagram.
 func (t *UDPTransport) Receive(bufs [][]byte, sizes []int) (int, error) {
+	return t.ReceiveWithin(bufs, sizes, t.poll)
+}
+
+// ReceiveWithin implements ReceiveWaiter: Receive waiting at most wait
+// (below a millisecond, a read that does not wait).
+func (t *UDPTransport) ReceiveWithin(bufs [][]byte, sizes []int, wait time.Duration) (int, error) {
 	if t.closed.Load() {
 		return 0, ErrClosed
 	}
 	if len(bufs) == 0 {
 		return 0, nil
 	}
-	if err := t.conn.SetReadDeadline(time.Now().Add(t.poll)); err != nil {
-		return 0, fmt.Errorf("setting sync socket deadline: %w", err)
-	}
-	n, _, err := t.conn.ReadFromUDPAddrPort(bufs[0])
-	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return 0, nil
+	got := 0
+	if wait >= time.Millisecond {
+		if err := t.conn.SetReadDeadline(time.Now().Add(wait.Truncate(time.Millisecond))); err != nil {
+			return 0, fmt.Errorf("setting sync socket deadline: %w", err)
 		}
-		if t.closed.Load() {
-			return 0, ErrClosed
+		n, _, err := t.conn.ReadFromUDPAddrPort(bufs[0])
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return 0, nil
+			}
+			if t.closed.Load() {
+				return 0, ErrClosed
+			}
+			return 0, fmt.Errorf("receiving on sync socket: %w", err)
 		}
-		return 0, fmt.Errorf("receiving on sync socket: %w", err)
+		sizes[0] = n
+		got = 1
 	}
-	sizes[0] = n
-	got := 1
+	// The rest (or, not waiting, all: a deadline in the past would fail
+	// a read before it looked at the socket) by non-blocking reads.
 	for got < len(bufs) {
 		t.moreBuf = bufs[got]
 		if err := t.raw.Read(t.more); err != nil || t.moreN < 0 {

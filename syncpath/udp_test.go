@@ -96,3 +96,55 @@ func TestUDPTransport(t *testing.T) {
 		t.Fatalf("send after close: %v", err)
 	}
 }
+
+// TestUDPReceiveWithin: ReceiveWithin(0) takes the datagrams already queued
+// (a read with a deadline in the past would take none), returns 0 at once
+// when there is none, and a wait of a millisecond or more waits.
+func TestUDPReceiveWithin(t *testing.T) {
+	var a, b *syncpath.UDPTransport
+	inNetNS(t, func() {
+		var err error
+		lo := netip.MustParseAddr("127.0.0.1")
+		if a, err = syncpath.ListenUDP(syncpath.UDPConfig{Local: netip.AddrPortFrom(lo, 0)}); err != nil {
+			t.Error(err)
+			return
+		}
+		if b, err = syncpath.ListenUDP(syncpath.UDPConfig{Local: netip.AddrPortFrom(lo, 0)}); err != nil {
+			t.Error(err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	defer a.Close()
+	defer b.Close()
+	a.SetPeer(backupID, b.LocalAddr())
+	bufs := [][]byte{make([]byte, 64), make([]byte, 64), make([]byte, 64)}
+	sizes := make([]int, len(bufs))
+	if n, err := b.ReceiveWithin(bufs, sizes, 0); n != 0 || err != nil {
+		t.Fatalf("nothing queued: %d, %v", n, err)
+	}
+	for _, p := range []string{"one", "two"} {
+		if err := a.Send(backupID, []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	for deadline := time.Now().Add(2 * time.Second); n < 2 && time.Now().Before(deadline); {
+		got, err := b.ReceiveWithin(bufs[n:], sizes[n:], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += got
+	}
+	if n != 2 || string(bufs[0][:sizes[0]]) != "one" || string(bufs[1][:sizes[1]]) != "two" {
+		t.Fatalf("received %d datagrams without waiting: %q %q", n, bufs[0][:sizes[0]], bufs[1][:sizes[1]])
+	}
+	start := time.Now()
+	if n, err := b.ReceiveWithin(bufs, sizes, 20*time.Millisecond); n != 0 || err != nil {
+		t.Fatalf("nothing sent: %d, %v", n, err)
+	}
+	if waited := time.Since(start); waited < 15*time.Millisecond {
+		t.Fatalf("a 20ms wait returned after %v", waited)
+	}
+}

@@ -482,6 +482,11 @@ func (t *XSKTransport) refill() {
 // len(bufs) valid CCP datagrams, waiting up to the poll interval when none
 // is there.
 func (t *XSKTransport) Receive(bufs [][]byte, sizes []int) (int, error) {
+	return t.ReceiveWithin(bufs, sizes, t.poll)
+}
+
+// ReceiveWithin implements ReceiveWaiter: Receive waiting at most wait.
+func (t *XSKTransport) ReceiveWithin(bufs [][]byte, sizes []int, wait time.Duration) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
@@ -491,8 +496,8 @@ func (t *XSKTransport) Receive(bufs [][]byte, sizes []int) (int, error) {
 		return 0, nil
 	}
 	n := t.receive(bufs, sizes)
-	if n == 0 && t.poll > 0 {
-		if _, err := t.sock.Poll(t.poll); err != nil {
+	if n == 0 && wait >= time.Millisecond {
+		if _, err := t.sock.Poll(wait); err != nil {
 			return 0, fmt.Errorf("polling the sync socket: %w", err)
 		}
 		n = t.receive(bufs, sizes)
