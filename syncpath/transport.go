@@ -1,8 +1,9 @@
 package syncpath
 
-import "time"
-
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // ErrClosed is returned by a Transport used after Close.
 var ErrClosed = errors.New("syncpath: transport closed")
