@@ -97,18 +97,15 @@ type Session struct {
 	curSession   uint32
 	haveSession  bool
 	sessionStart int64
-	// The keys of the snapshot being received (and of deltas sent after
-	// it began), collected for the sweep at its end. Chunks of a snapshot
-	// may arrive before its first chunk, so collecting starts with the
-	// first chunk of a session to arrive, whatever its index.
-	seen       map[conntrack.Key]struct{}
-	collecting bool
-	// sweepAll: the table held entries when collecting began, so the
-	// sweep walks it against seen. Otherwise seen stays empty and the
-	// sweep looks at suspect alone: keys applied during the collection
-	// from records that are not fresh (older than the snapshot), which no
-	// fresh record has covered since.
-	sweepAll    bool
+	// Collecting a snapshot for the sweep at its end. Chunks of a
+	// snapshot may arrive before its first chunk, so collecting starts
+	// with the first chunk of a session to arrive, whatever its index.
+	// suspect holds the keys that may be stale when the snapshot ends:
+	// the peer's entries the table held when collecting began, and the
+	// keys applied since from records that are not fresh (older than the
+	// snapshot), until a fresh record (the snapshot's, or a delta sent
+	// after it began) covers them.
+	collecting  bool
 	suspect     map[conntrack.Key]struct{}
 	seenSession uint32
 	seenFrom    uint64 // lowest DataSeq of a chunk of seenSession: deltas above it are newer than the snapshot
@@ -920,17 +917,25 @@ func (s *Session) beginSession(d uint64, session uint32, now int64) {
 // starting afresh for a new session; d is the DataSeq of one of its chunks.
 func (s *Session) collect(session uint32, d uint64) {
 	if !s.collecting || s.seenSession != session {
-		if s.seen == nil {
-			s.seen, s.suspect = make(map[conntrack.Key]struct{}), make(map[conntrack.Key]struct{})
+		if s.suspect == nil {
+			s.suspect = make(map[conntrack.Key]struct{})
 		}
-		clear(s.seen)
 		clear(s.suspect)
 		s.collecting, s.seenSession, s.seenFrom = true, session, d
-		// An empty table holds nothing the snapshot could leave stale
-		// but what is applied from here on without being fresh: those
-		// keys alone are tracked (suspect), instead of every key the
-		// snapshot brings (seen) and a walk of the whole table at its end.
-		s.sweepAll = s.cfg.Table.Len() > 0
+		// The peer's entries held now are suspect until the snapshot
+		// brings them: one walk of the table here, and the suspects shrink
+		// as the snapshot comes. (Keeping instead every key the snapshot
+		// brings, and walking the table against them at its end, cost a
+		// Go map insert a record: a backup that had taken a few deltas
+		// before the snapshot began, the engine's first connections, took
+		// 1.2 s instead of 0.3 for a full sync of 1M.)
+		peer := s.cfg.Peer
+		s.cfg.Table.Range(func(r conntrack.Record) bool {
+			if r.Owner == peer {
+				s.suspect[r.Key] = struct{}{}
+			}
+			return true
+		})
 	}
 	s.seenFrom = min(s.seenFrom, d)
 }
@@ -944,20 +949,9 @@ func (s *Session) finishSession(now int64) {
 	if !s.knobs.noSweep && s.collecting && s.seenSession == s.curSession {
 		stale := s.staleBuf[:0]
 		peer := s.cfg.Peer
-		if s.sweepAll {
-			s.cfg.Table.Range(func(r conntrack.Record) bool {
-				if r.Owner == peer {
-					if _, ok := s.seen[r.Key]; !ok {
-						stale = append(stale, r)
-					}
-				}
-				return true
-			})
-		} else {
-			for k := range s.suspect {
-				if r, ok := s.cfg.Table.Get(k); ok && r.Owner == peer {
-					stale = append(stale, r)
-				}
+		for k := range s.suspect {
+			if r, ok := s.cfg.Table.Get(k); ok && r.Owner == peer {
+				stale = append(stale, r)
 			}
 		}
 		for i := range stale {
@@ -969,7 +963,6 @@ func (s *Session) finishSession(now int64) {
 		}
 		s.staleBuf = stale[:0]
 	}
-	clear(s.seen)
 	clear(s.suspect)
 	s.haveSession, s.collecting = false, false
 }
@@ -1005,18 +998,13 @@ func (s *Session) applyRecords(f *ccp.Frame, fresh bool) {
 		s.applyRes = make([]conntrack.ApplyResult, len(recs), cap(recs))
 	}
 	out := s.applyRes[:len(recs)]
-	// The records of a fresh frame mark their keys seen (or no longer
-	// suspect), before the batch; the applied records of a frame that is
-	// not fresh mark theirs suspect, after it. A frame does one or the
-	// other, so this is what doing each beside its own record's Apply did.
-	if s.collecting && fresh {
+	// The records of a fresh frame take their keys off the suspects,
+	// before the batch; the applied records of a frame that is not fresh
+	// make theirs suspect, after it. A frame does one or the other, so
+	// this is what doing each beside its own record's Apply did.
+	if s.collecting && fresh && len(s.suspect) > 0 {
 		for i := range recs {
-			switch {
-			case s.sweepAll:
-				s.seen[recs[i].Key] = struct{}{}
-			case len(s.suspect) > 0:
-				delete(s.suspect, recs[i].Key)
-			}
+			delete(s.suspect, recs[i].Key)
 		}
 	}
 	s.cfg.Table.ApplyBatch(recs, out)
@@ -1025,7 +1013,7 @@ func (s *Session) applyRecords(f *ccp.Frame, fresh bool) {
 		if int(a) < len(res) {
 			res[a]++
 		}
-		if s.collecting && !fresh && !s.sweepAll && a == conntrack.Applied {
+		if s.collecting && !fresh && a == conntrack.Applied {
 			s.suspect[recs[i].Key] = struct{}{}
 		}
 	}

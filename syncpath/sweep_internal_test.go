@@ -23,7 +23,7 @@ func (nopTransport) Close() error                         { return nil }
 // and must be removed when the snapshot ends; the snapshot's own keys stay.
 func TestEmptyBackupSweepsLateRecords(t *testing.T) {
 	for _, suspect := range []bool{true, false} {
-		got := emptyBackupSweep(t, suspect)
+		got, _ := backupSweep(t, suspect, false)
 		if suspect && got {
 			t.Fatal("the backup kept a connection the snapshot did not contain")
 		}
@@ -33,12 +33,25 @@ func TestEmptyBackupSweepsLateRecords(t *testing.T) {
 	}
 }
 
-// emptyBackupSweep replays, frame by frame, a snapshot whose second chunk
+// TestBackupSweepsHeldEntries: a backup that already holds some of the
+// peer's connections when it starts collecting a snapshot (deltas it took
+// before, as a backup does while the active's engine starts) removes those
+// the snapshot does not contain, keeps those it does, and tracks only the
+// connections it held (suspect), not every key of the snapshot.
+func TestBackupSweepsHeldEntries(t *testing.T) {
+	late, held := backupSweep(t, true, true)
+	if late || held {
+		t.Fatalf("the backup kept a connection the snapshot did not contain (late delta %v, held before %v)", late, held)
+	}
+}
+
+// backupSweep replays, frame by frame, a snapshot whose second chunk
 // arrives first, an older delta after it (a connection deleted on the
 // peer before the snapshot), then the first chunk and DONE. It reports
-// whether the backup still holds the older delta's connection at the end.
-// track=false switches the suspect keys off.
-func emptyBackupSweep(t *testing.T, track bool) bool {
+// whether the backup still holds the older delta's connection at the end,
+// and (preload) one it held before the snapshot began that the snapshot
+// does not contain. track=false switches the suspect keys off.
+func backupSweep(t *testing.T, track, preload bool) (lateKept, heldKept bool) {
 	t.Helper()
 	key := make([]byte, 32)
 	keys := ccp.NewKeyring()
@@ -74,7 +87,7 @@ func emptyBackupSweep(t *testing.T, track bool) bool {
 		r.Op = conntrack.OpNew
 		return r
 	}
-	a1, a2, stale := rec(1), rec(2), rec(3)
+	a1, a2, stale, held := rec(1), rec(2), rec(3), rec(4)
 	sealer, err := ccp.NewSealer(keys, 7, 1, 9)
 	if err != nil {
 		t.Fatal(err)
@@ -111,9 +124,15 @@ func emptyBackupSweep(t *testing.T, track bool) bool {
 		s.handle(sealed, clk.Now())
 	}
 	const session = 77
+	if preload {
+		// Taken before the snapshot begins (the stream is not tracked
+		// yet: applied, not acknowledged); a2 is in the snapshot too.
+		send(ccp.OpDelta, 3, nil, nil, held, a2)
+	}
 	send(ccp.OpFullSyncChunk, 10, &ccp.FullSyncChunk{Session: session, Index: 1}, nil, a2)
-	if s.sweepAll {
-		t.Fatal("collection began on an empty table, yet sweeps the whole table")
+	if want := map[bool]int{false: 0, true: 1}[preload]; len(s.suspect) != want {
+		// held is suspect; a2 came in the snapshot since.
+		t.Fatalf("collection began with %d suspect keys, want %d", len(s.suspect), want)
 	}
 	send(ccp.OpDelta, 5, nil, nil, stale) // older than the snapshot
 	if !track {
@@ -130,6 +149,7 @@ func emptyBackupSweep(t *testing.T, track bool) bool {
 			t.Fatal("a connection of the snapshot is missing")
 		}
 	}
-	_, kept := table.Get(stale.Key)
-	return kept
+	_, lateKept = table.Get(stale.Key)
+	_, heldKept = table.Get(held.Key)
+	return lateKept, heldKept
 }
