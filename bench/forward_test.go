@@ -238,7 +238,9 @@ func (fs *forwardSetup) tandem(n int) (float64, uint64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e.Start()
+	if err := e.Start(); err != nil {
+		b.Fatal(err)
+	}
 	defer func() {
 		if err := e.Stop(); err != nil {
 			b.Error(err)

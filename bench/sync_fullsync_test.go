@@ -213,7 +213,9 @@ func startSyncForwarding(b *testing.B, l *lab.Lab, table *conntrack.Table) *sync
 	if err != nil {
 		b.Fatal(err)
 	}
-	f.e.Start()
+	if err := f.e.Start(); err != nil {
+		b.Fatal(err)
+	}
 	frame, err := xdpgen.UDP4Frame(nil, xdpgen.UDP4{DstMAC: macIn, SrcMAC: macClient, Src: lab.ClientAddr, Dst: lab.ServerAddr, SrcPort: 1, DstPort: 7000}, frameSize, nil)
 	if err != nil {
 		b.Fatal(err)

@@ -65,9 +65,6 @@ type Engine struct {
 	modes   map[string]xdp.AttachMode
 	wg      sync.WaitGroup
 	started bool
-
-	errMu sync.Mutex
-	errs  []error
 }
 
 // New builds the engine in the calling thread's network namespace: it
@@ -195,23 +192,39 @@ func (e *Engine) newWorker(q int, ifaces [2]*net.Interface) (*worker, error) {
 	return w, nil
 }
 
-// Start runs the workers.
-func (e *Engine) Start() {
+// Start runs the workers, each once it has set its thread up (pinned to
+// its core, its nice value set). If one cannot, Start stops them all and
+// returns why: an engine with a queue nobody serves does not run. Stop
+// releases the engine either way.
+func (e *Engine) Start() error {
 	if e.started {
-		return
+		return nil
 	}
 	e.started = true
+	ready := make(chan error, len(e.workers))
 	for _, w := range e.workers {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			if err := w.run(); err != nil {
-				e.errMu.Lock()
-				e.errs = append(e.errs, err)
-				e.errMu.Unlock()
-			}
+			w.run(ready)
 		}()
 	}
+	var errs []error
+	for range e.workers {
+		if err := <-ready; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		// A worker that could not set its thread up does not forward:
+		// stop the others rather than run with queues nobody serves.
+		for _, w := range e.workers {
+			w.stop.Store(true)
+		}
+		e.wg.Wait()
+		return fmt.Errorf("starting the workers: %w", errors.Join(errs...))
+	}
+	return nil
 }
 
 // Stop stops the workers, closes the sockets and detaches the programs.
@@ -220,10 +233,7 @@ func (e *Engine) Stop() error {
 		w.stop.Store(true)
 	}
 	e.wg.Wait()
-	e.errMu.Lock()
-	errs := append([]error(nil), e.errs...)
-	e.errMu.Unlock()
-	return errors.Join(append(errs, e.close())...)
+	return e.close()
 }
 
 func (e *Engine) close() error {

@@ -64,7 +64,9 @@ func newGateway(t *testing.T, policy dataplane.Policy) *gateway {
 		})
 		return err
 	})
-	g.engine.Start()
+	if err := g.engine.Start(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if err := g.engine.Stop(); err != nil {
 			t.Errorf("stopping engine: %v", err)
@@ -436,5 +438,35 @@ func TestNewRefusesBadNice(t *testing.T) {
 		if err == nil || e != nil || !strings.Contains(err.Error(), "must be -20 to 19") {
 			t.Errorf("New with nice %d: %v, %v", nice, e, err)
 		}
+	}
+}
+
+// TestStartFailsWhenAWorkerCannotSetUp: a worker that cannot pin its thread
+// (a core the machine does not have) fails Start with the reason, and the
+// other worker is stopped, instead of an engine that runs with a queue
+// nobody serves.
+func TestStartFailsWhenAWorkerCannotSetUp(t *testing.T) {
+	l := labtest.New(t, lab.Config{Queues: 2})
+	table, err := conntrack.New(conntrack.Config{MaxEntries: 1024, Self: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *dataplane.Engine
+	labtest.Do(t, l.GW1, func() (err error) {
+		e, err = dataplane.New(dataplane.Config{
+			Inside:  dataplane.Interface{Name: lab.IfInside, Addr4: lab.GW1Inside},
+			Outside: dataplane.Interface{Name: lab.IfOutside, Addr4: lab.GW1Outside},
+			Queues:  2,
+			Cores:   []int{0, 1023},
+			Table:   table,
+		})
+		return err
+	})
+	err = e.Start()
+	if serr := e.Stop(); serr != nil {
+		t.Errorf("stopping the engine after the failed start: %v", serr)
+	}
+	if err == nil || !strings.Contains(err.Error(), "worker 1: pinning to core 1023") {
+		t.Fatalf("Start with a worker on core 1023: %v", err)
 	}
 }

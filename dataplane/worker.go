@@ -86,10 +86,23 @@ type worker struct {
 	pub  published
 }
 
-// run is the worker's loop. It returns when stop is set.
-func (w *worker) run() error {
+// run is the worker's loop. It reports on ready whether its thread is set
+// up (pinned, its nice value set), then, if it is, forwards until stop is
+// set. The thread stays locked: pinned and reprioritised, it must not go
+// back to the runtime's pool, and it ends with the goroutine.
+func (w *worker) run(ready chan<- error) {
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	if err := w.setUpThread(); err != nil {
+		ready <- err
+		return
+	}
+	ready <- nil
+	w.loop()
+}
+
+// setUpThread pins the calling thread to the worker's core and gives it
+// the worker's nice value.
+func (w *worker) setUpThread() error {
 	if w.core >= 0 {
 		var set unix.CPUSet
 		set.Set(w.core)
@@ -98,11 +111,17 @@ func (w *worker) run() error {
 		}
 	}
 	if w.nice != 0 {
-		// PRIO_PROCESS with who 0 is the calling thread on Linux.
+		// PRIO_PROCESS with who 0 is the calling thread on Linux. A nice
+		// value below the current one needs CAP_SYS_NICE (or RLIMIT_NICE).
 		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, w.nice); err != nil {
-			return fmt.Errorf("worker %d: setting nice %d: %w", w.id, w.nice, err)
+			return fmt.Errorf("worker %d: setting nice %d (below 0 needs CAP_SYS_NICE): %w", w.id, w.nice, err)
 		}
 	}
+	return nil
+}
+
+// loop is the worker's forwarding loop. It returns when stop is set.
+func (w *worker) loop() {
 	for i := range w.sides {
 		w.pollFds[i] = unix.PollFd{Fd: int32(w.sides[i].sock.FD()), Events: unix.POLLIN}
 	}
@@ -129,7 +148,6 @@ func (w *worker) run() error {
 		}
 	}
 	w.pub.publish(&w.c)
-	return nil
 }
 
 // refill keeps side i's fill ring stocked from the free list.

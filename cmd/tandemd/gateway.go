@@ -256,7 +256,12 @@ func startGateway(c *config.Config, log *slog.Logger, records conntrack.RecordSi
 	if g.engine, err = dataplane.New(p.engine); err != nil {
 		return nil, err
 	}
-	g.engine.Start()
+	if err = g.engine.Start(); err != nil {
+		if serr := g.engine.Stop(); serr != nil {
+			log.Warn("releasing the engine after a failed start", "err", serr)
+		}
+		return nil, fmt.Errorf("%w (see cores.workers and cores.worker_nice)", err)
+	}
 	go g.age()
 	log.Info("gateway running", "member", c.Member.Name, "inside", p.engine.Inside.Name, "outside", p.engine.Outside.Name,
 		"queues", p.engine.Queues, "cores", p.engine.Cores, "attach", g.engine.AttachModes(), "table", p.table.MaxEntries)
