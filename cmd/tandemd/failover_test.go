@@ -208,10 +208,16 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 		active, backup = backup, start(killed.name)
 		backup.waitFor(0, 20*time.Second, "role", "to=backup")
 		if o.preempt && backup.name == "gw1" {
-			// gw1 outranks gw2: once synced it takes the role back.
+			// gw1 outranks gw2: once synced it claims the role, gw2
+			// yields to the claim, and gw1 becomes active: on gw2's
+			// RELEASE ("handed over (... preemption)") or, when gw2's
+			// heartbeat saying backup is taken first, because no member
+			// is active and it outranks the peer. Either way gw2's line
+			// names the preemption.
+			// (gw1 is a fresh process: its first "to=active" is this one.)
 			mark := active.lines()
-			backup.waitFor(0, 20*time.Second, "role", "to=active", "preempt")
-			active.waitFor(mark, 5*time.Second, "role", "to=backup", "preempts")
+			active.waitFor(mark, 20*time.Second, "role", "to=backup", "preempts")
+			backup.waitFor(0, 5*time.Second, "role", "to=active")
 			t.Logf("gw1 took the active role back: %s", lastLine(backup))
 			active, backup = backup, active
 		}
