@@ -70,6 +70,11 @@ type Machine struct {
 	// DeadAfter after it, it does not take the role back from a peer whose
 	// heartbeats do not show the new role yet.
 	releasedAt int64
+	// peerReleasedAt is when the peer last handed this member the active
+	// role: for DeadAfter after it, a heartbeat of the peer's still saying
+	// active was sent before its RELEASE (the heartbeats and the data-link
+	// probes overtake it), not a second active member.
+	peerReleasedAt int64
 }
 
 // New returns a machine in the starting role (RoleNone) at time now.
@@ -86,7 +91,7 @@ func New(cfg Config, now int64) (*Machine, error) {
 	if cfg.ClaimRepeat <= 0 {
 		cfg.ClaimRepeat = cfg.DeadAfter
 	}
-	return &Machine{cfg: cfg, role: ccp.RoleNone, started: now, lastAsk: -1 << 62, releasedAt: -1 << 62}, nil
+	return &Machine{cfg: cfg, role: ccp.RoleNone, started: now, lastAsk: -1 << 62, releasedAt: -1 << 62, peerReleasedAt: -1 << 62}, nil
 }
 
 // Role returns the current role.
@@ -182,6 +187,7 @@ func (m *Machine) Step(in Input) (Transition, bool) {
 	case ccp.RoleBackup:
 		switch {
 		case released && alive:
+			m.peerReleasedAt = in.Now
 			return m.become(ccp.RoleActive, true, "the active handed over (planned failover or preemption)")
 		case !alive:
 			return m.become(ccp.RoleActive, true, fmt.Sprintf("the peer is dead: no heartbeat on the sync link or a data link for %v", m.cfg.DeadAfter))
@@ -197,8 +203,9 @@ func (m *Machine) Step(in Input) (Transition, bool) {
 			// Both were active (a flap, a healed partition) and the peer
 			// gave way: the connections it created meanwhile are ours
 			// now, and the neighbours it moved must come back.
+			m.peerReleasedAt = in.Now
 			return m.become(ccp.RoleActive, true, "the peer released the active role it held too: its connections are ours")
-		case peerActive && !m.outranksPeer(p):
+		case peerActive && !m.outranksPeer(p) && in.Now-m.peerReleasedAt >= int64(m.cfg.DeadAfter):
 			return m.release(in.Now, "both members are active, and the peer outranks this one")
 		case handover && onSync && p.Synced:
 			return m.release(in.Now, "planned failover")

@@ -153,6 +153,22 @@ func TestPlannedFailover(t *testing.T) {
 	}
 }
 
+// TestStaleActiveHeartbeatAfterHandover: a member handed the role by a
+// higher-ranked peer does not give it back on a heartbeat of the peer's
+// that still says active (sent before its RELEASE: seen in the lab, the
+// two members then swapped the role back and forth), but does when the
+// peer still says active DeadAfter later.
+func TestStaleActiveHeartbeatAfterHandover(t *testing.T) {
+	b := newMachine(t, 100, false)
+	b.cfg.Self, b.cfg.Peer = 2, 1
+	mustStep(t, b, heard(10*ms, ccp.RoleActive, 200, true), ccp.RoleBackup, false)
+	b.RoleClaim(ccp.RoleClaim{Action: ccp.RoleReleaseActive, Priority: 200, Term: 1})
+	mustStep(t, b, heard(20*ms, ccp.RoleBackup, 200, true), ccp.RoleActive, true)
+	mustStay(t, b, heard(26*ms, ccp.RoleActive, 200, true))
+	mustStay(t, b, heard(60*ms, ccp.RoleActive, 200, true))
+	mustStep(t, b, heard(20*ms+int64(dead), ccp.RoleActive, 200, true), ccp.RoleBackup, false)
+}
+
 // TestPreemption: a returning higher-priority member with preempt set
 // claims the role once synced; the active releases to it. Without
 // preempt it stays backup.
