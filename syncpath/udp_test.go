@@ -48,10 +48,11 @@ func inNetNS(t *testing.T, fn func()) {
 	}
 }
 
-// TestUDPTransport replicates connections between two sessions over
-// kernel UDP sockets on the loopback of a private namespace.
-func TestUDPTransport(t *testing.T) {
-	var a, b *syncpath.UDPTransport
+// udpPair opens two kernel UDP transports on the loopback of a private
+// namespace, a (the active's) and b (the backup's), each the other's peer,
+// closed when the test ends.
+func udpPair(t *testing.T) (a, b *syncpath.UDPTransport) {
+	t.Helper()
 	inNetNS(t, func() {
 		var err error
 		lo := netip.MustParseAddr("127.0.0.1")
@@ -60,16 +61,23 @@ func TestUDPTransport(t *testing.T) {
 			return
 		}
 		if b, err = syncpath.ListenUDP(syncpath.UDPConfig{Local: netip.AddrPortFrom(lo, 0)}); err != nil {
+			a.Close()
 			t.Error(err)
 		}
 	})
 	if t.Failed() {
-		return
+		t.FailNow()
 	}
-	defer a.Close()
-	defer b.Close()
+	t.Cleanup(func() { a.Close(); b.Close() })
 	a.SetPeer(backupID, b.LocalAddr())
 	b.SetPeer(activeID, a.LocalAddr())
+	return a, b
+}
+
+// TestUDPTransport replicates connections between two sessions over
+// kernel UDP sockets on the loopback of a private namespace.
+func TestUDPTransport(t *testing.T) {
+	a, b := udpPair(t)
 
 	r := newRig(t, lossy, syncpath.Knobs{})
 	r.active = r.newMemberOn(activeID, backupID, 1000, true, a)
@@ -101,24 +109,7 @@ func TestUDPTransport(t *testing.T) {
 // (a read with a deadline in the past would take none), returns 0 at once
 // when there is none, and a wait of a millisecond or more waits.
 func TestUDPReceiveWithin(t *testing.T) {
-	var a, b *syncpath.UDPTransport
-	inNetNS(t, func() {
-		var err error
-		lo := netip.MustParseAddr("127.0.0.1")
-		if a, err = syncpath.ListenUDP(syncpath.UDPConfig{Local: netip.AddrPortFrom(lo, 0)}); err != nil {
-			t.Error(err)
-			return
-		}
-		if b, err = syncpath.ListenUDP(syncpath.UDPConfig{Local: netip.AddrPortFrom(lo, 0)}); err != nil {
-			t.Error(err)
-		}
-	})
-	if t.Failed() {
-		return
-	}
-	defer a.Close()
-	defer b.Close()
-	a.SetPeer(backupID, b.LocalAddr())
+	a, b := udpPair(t)
 	bufs := [][]byte{make([]byte, 64), make([]byte, 64), make([]byte, 64)}
 	sizes := make([]int, len(bufs))
 	if n, err := b.ReceiveWithin(bufs, sizes, 0); n != 0 || err != nil {
