@@ -4,10 +4,15 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime/pprof"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tandem-gw/tandem/dataplane"
 	"github.com/tandem-gw/tandem/dataplane/conntrack"
@@ -72,6 +77,9 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	reserveProcs(b, 4) // the two sync workers, the engine's worker, the sender
 	l := labtest.New(b, lab.Config{Queues: 1, SyncMTU: mtu})
 	xs := openSyncTransports(b, l, "xsk")
+	if os.Getenv("SYNC_THREADED_NAPI") != "" {
+		receiveOnBackupCPU(b, l)
+	}
 	const capacity = 1 << 21
 	sp := &syncPair{b: b, clk: clock.NewCoarse(time.Millisecond), errs: make(chan error, 2)}
 	var err error
@@ -102,6 +110,7 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 		before = fwd.rate(500 * time.Millisecond)
 	}
 
+	stopProfile := profileSyncWindow(b)
 	start := time.Now()
 	fwd0 := fwd.forwarded()
 	sp.startSessions(b, xs, mtu, capacity)
@@ -129,6 +138,7 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	stopProfile()
 	c := sp.sb.Counters()
 	if os.Getenv("SYNC_DEBUG") != "" {
 		st, _ := xs.t2.(*syncpath.XSKTransport).SocketStats()
@@ -151,6 +161,84 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	b.Logf("mtu %d: %d connections, consistent backup after %.1f ms (snapshot done at %.1f ms, backup's figure %.1f ms); forwarding %.0f pps during, %.0f before; cpus: sender %d, engine worker and active sync %d, backup sync %d",
 		mtu, conns, float64(consistent)/1e6, float64(doneAt)/1e6, float64(c.FullSyncRecvNanos)/1e6, fwdDuring, before, senderCPU, syncCPU, backupCPU())
 }
+
+// receiveOnBackupCPU moves the kernel's receive work of gw2's sync link
+// (the veth's NAPI poll: gw2's XDP program and the copy of each frame into
+// its AF_XDP socket) to a kernel thread on the backup's CPU.
+func receiveOnBackupCPU(b *testing.B, l *lab.Lab) {
+	before := napiThreads(b, lab.IfSync)
+	if out, err := lab.Command(l.GW2, "sh", "-c", "echo 1 > /sys/class/net/"+lab.IfSync+"/threaded").CombinedOutput(); err != nil {
+		b.Fatalf("threaded NAPI on gw2's %s: %v: %s", lab.IfSync, err, out)
+	}
+	b.Cleanup(func() {
+		lab.Command(l.GW2, "sh", "-c", "echo 0 > /sys/class/net/"+lab.IfSync+"/threaded").Run()
+	})
+	var pinned int
+	for _, pid := range napiThreads(b, lab.IfSync) {
+		if slices.Contains(before, pid) {
+			continue
+		}
+		var set unix.CPUSet
+		set.Set(backupCPU())
+		if err := unix.SchedSetaffinity(pid, &set); err != nil {
+			b.Fatalf("pinning NAPI thread %d: %v", pid, err)
+		}
+		pinned++
+	}
+	if pinned == 0 {
+		b.Fatalf("no NAPI thread appeared for gw2's %s", lab.IfSync)
+	}
+	b.Logf("%d NAPI threads of gw2's %s pinned to CPU %d", pinned, lab.IfSync, backupCPU())
+}
+
+// napiThreads lists the pids of the kernel's NAPI threads of devices
+// named ifname (in any namespace).
+func napiThreads(b *testing.B, ifname string) []int {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pids []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err == nil && strings.HasPrefix(string(comm), "napi/"+ifname+"-") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// profileSyncWindow writes a CPU profile of the full sync alone (from the
+// sessions' start to a consistent backup) to the file SYNC_CPUPROFILE
+// names, each run's own with the run's number appended; the sessions'
+// samples carry a "side" label (active or backup). Without the variable it
+// does nothing.
+func profileSyncWindow(b *testing.B) (stop func()) {
+	name := os.Getenv("SYNC_CPUPROFILE")
+	if name == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", name, profileRuns.Add(1)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatalf("SYNC_CPUPROFILE: %v (not with -cpuprofile)", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+var profileRuns atomic.Int32
 
 // syncForwarding is gw1's engine forwarding xdpgen's traffic from the
 // client to the server in the full lab while a benchmark measures

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -179,9 +180,11 @@ func (sp *syncPair) startSessions(b *testing.B, st *syncTransports, mtu, capacit
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sp.cancel = cancel
-	run := func(s *syncpath.Session, cpu int) {
+	// Each session's goroutine carries a "side" profiler label, so a CPU
+	// profile (SYNC_CPUPROFILE) tells the active's costs from the backup's.
+	run := func(s *syncpath.Session, cpu int, side string) {
 		sp.wg.Add(1)
-		go func() {
+		go pprof.Do(ctx, pprof.Labels("side", side), func(ctx context.Context) {
 			defer sp.wg.Done()
 			if err := pin(cpu); err != nil {
 				sp.errs <- err
@@ -190,10 +193,10 @@ func (sp *syncPair) startSessions(b *testing.B, st *syncTransports, mtu, capacit
 			if err := s.Run(ctx); err != nil {
 				sp.errs <- err
 			}
-		}()
+		})
 	}
-	run(sp.sa, syncCPU)
-	run(sp.sb, backupCPU())
+	run(sp.sa, syncCPU, "active")
+	run(sp.sb, backupCPU(), "backup")
 	b.Cleanup(sp.stop)
 }
 

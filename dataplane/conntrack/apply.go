@@ -245,6 +245,7 @@ func (t *Table) applyOnce(r *Record, kw *kwords, h uint64, now int64) (ApplyResu
 				// numbers its tracking never saw. Relearn, forgiving.
 				m = m&^(fStrictOrig|fStrictReply) | fRelearn
 			}
+			t.countOwnerMove(metaOwner(m), r.Owner)
 			m = withOwner(withState(m, r.State), r.Owner)&^(fSeenReply|fAssured|0xff<<mScaleShift|0xff<<mPoolShift) |
 				recFlags(r) | uint64(r.WScale)<<mScaleShift | uint64(r.NATRule)<<mPoolShift
 			e.meta.Store(m)
@@ -297,6 +298,17 @@ func recFlags(r *Record) uint64 {
 	return f
 }
 
+// countOwnerMove accounts for an entry's owner changing from from to to
+// (see Table.ownerMoves). The entry's lock is held.
+func (t *Table) countOwnerMove(from, to uint8) {
+	switch self := t.cfg.Self; {
+	case from == self && to != self:
+		t.ownerMoves.Add(1)
+	case from != self && to == self:
+		t.ownerMoves.Add(-1)
+	}
+}
+
 // PromoteOwner turns every connection owned by member from into one owned
 // by member to, bumping each version. When to is this member (failover:
 // the dead peer's connections become ours) each promoted connection emits
@@ -328,6 +340,7 @@ func (t *Table) PromoteOwner(from, to uint8) int {
 			// first segments after a takeover may belong to exchanges the
 			// old owner saw: relearn it, forgiving (tcpInWindow).
 			resetTCP(e)
+			t.countOwnerMove(from, to)
 			e.meta.Store(withOwner(m, to)&^(fStrictOrig|fStrictReply) | fRelearn)
 			e.version.Add(1)
 			if to == t.cfg.Self {

@@ -92,6 +92,9 @@ func (t *Table) insert(kw *kwords, h uint64, nc *newConn) (Ref, outcome) {
 		}
 		ref := t.initEntry(idx, kw, b, rb, ri >= 0, nc)
 		t.shards[si].inserted++
+		if nc.owner != t.cfg.Self {
+			t.shards[si].foreign++
+		}
 		t.unlockPair(si, ri)
 		return ref, outOK
 	}
@@ -196,6 +199,9 @@ func (t *Table) remove(ref Ref, emit bool, why int) bool {
 	}
 	if v := e.version.Load(); v > t.shards[si].delFloor {
 		t.shards[si].delFloor = v // si's mutex held: see shard.delFloor
+	}
+	if metaOwner(m) != t.cfg.Self {
+		t.shards[si].foreign--
 	}
 	e.gen.Add(1) // even: dead
 	e.unlock()

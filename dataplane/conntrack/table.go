@@ -66,6 +66,12 @@ type Table struct {
 
 	applyMu sync.Mutex // serialises Apply
 
+	// ownerMoves is the net number of entries whose owner changed from
+	// this member to another (+1) or back (-1) while they lived: the
+	// changes happen under the entry's lock only, not the shard's (see
+	// shard.foreign).
+	ownerMoves atomic.Int64
+
 	sweepHand atomic.Uint64
 	snat      []natPool
 	dnat      []dnatRule
@@ -95,8 +101,13 @@ type shard struct {
 	// one) starts above it even if the clock has not moved, as a coarse
 	// clock may not have. Guarded by mu.
 	delFloor uint64
-	stats    [numCounters]atomic.Uint64
-	_        [64]byte
+	// foreign counts the shard's entries (tombstones included) that
+	// another member owned when they were inserted, less those another
+	// member owned when removed; Table.ownerMoves holds the changes of
+	// owner between. Guarded by mu.
+	foreign int64
+	stats   [numCounters]atomic.Uint64
+	_       [64]byte
 }
 
 // New preallocates a table of cfg.MaxEntries entries (128 bytes each) and
@@ -152,6 +163,21 @@ func (t *Table) Len() int {
 		s := &t.shards[i]
 		s.mu.Lock()
 		n += s.inserted - s.removed
+		s.mu.Unlock()
+	}
+	return int(n)
+}
+
+// ForeignLen returns the number of entries (tombstones included) owned by
+// another member: a backup's copies. It takes every shard's mutex, as Len
+// does; a session reads it to skip a walk for the peer's entries when
+// there are none.
+func (t *Table) ForeignLen() int {
+	n := t.ownerMoves.Load()
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		n += s.foreign
 		s.mu.Unlock()
 	}
 	return int(n)
