@@ -179,6 +179,10 @@ func (t *Table) RangeFrom(cursor uint32, n int, fn func(Record) bool) (next uint
 		end = uint64(len(t.entries))
 	}
 	for i := uint64(cursor); i < end; i++ {
+		if (i == uint64(cursor) || i&(usedBlock-1) == 0) && t.used[i>>usedShift].Load() == 0 {
+			i |= usedBlock - 1 // no entry of this block was ever allocated
+			continue
+		}
 		// The walk is sequential but each entry is two cache lines read
 		// with dependent checks between them: ask for the lines a few
 		// entries ahead so that DRAM streams while this one is copied.

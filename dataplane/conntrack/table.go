@@ -44,6 +44,11 @@ type Table struct {
 	natSeed uint64
 
 	entries []entry
+	// used has one word per usedBlock entries, set (from 0 to 1, never
+	// back) when an entry of the block is first allocated, before the
+	// entry is published: a walk (RangeFrom) that reads 0 skips the
+	// block, whose entries have all been free since the table was made.
+	used []atomic.Uint32
 	// buckets are chain heads: a node id (entry index<<1 | Dir) or a nulls
 	// value. Stored with the shard's mu held, after the node's entry is fully
 	// written (release); loaded by readers (acquire).
@@ -57,7 +62,11 @@ type Table struct {
 	// and a delete pushes onto it, so allocation is LIFO per core (an
 	// insert reuses the entry a delete on the same core just freed, still
 	// in that core's cache) and two cores do not bounce one stack head
-	// between them. An empty lane steals from the others.
+	// between them. An empty lane steals from the others. The padding
+	// before keeps lane 0's head, CASed by every insert and delete on P 0,
+	// off the line of the read-mostly fields above, which every operation
+	// on every core reads.
+	_    [64]byte
 	free [freeLanes]freeLane
 
 	// vfloor is the highest version this table has applied from a peer.
@@ -76,6 +85,13 @@ type Table struct {
 	snat      []natPool
 	dnat      []dnatRule
 }
+
+// usedBlock is how many entries one word of Table.used covers (a power of
+// two).
+const (
+	usedShift = 9
+	usedBlock = 1 << usedShift
+)
 
 // freeLanes is the number of free-entry stacks (a power of two).
 const freeLanes = 16
@@ -134,6 +150,7 @@ func New(cfg Config) (*Table, error) {
 		t.buckets[i].Store(nullsBit | uint32(i))
 	}
 	t.entries = make([]entry, cfg.MaxEntries)
+	t.used = make([]atomic.Uint32, (cfg.MaxEntries+usedBlock-1)/usedBlock)
 	adviseHuge(unsafe.Pointer(&t.entries[0]), uintptr(cfg.MaxEntries)*unsafe.Sizeof(entry{}))
 	t.shards = make([]shard, cfg.Shards)
 	for i := range t.shards {
@@ -388,6 +405,13 @@ func (t *Table) alloc() (uint32, bool) {
 	l := procLane()
 	for i := 0; i < freeLanes; i++ {
 		if idx, ok := t.pop((l + i) & (freeLanes - 1)); ok {
+			// Marked before the entry is published (a seq-cst store
+			// before its gen's): a walk that finds the block unmarked
+			// ran before the entry was live, and the entry's New record
+			// comes after the walk began.
+			if u := &t.used[idx>>usedShift]; u.Load() == 0 {
+				u.Store(1)
+			}
 			return idx, true
 		}
 	}
