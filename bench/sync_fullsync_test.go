@@ -5,14 +5,11 @@ import (
 	"net/netip"
 	"os"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/tandem-gw/tandem/dataplane"
 	"github.com/tandem-gw/tandem/dataplane/conntrack"
@@ -77,9 +74,6 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	reserveProcs(b, 4) // the two sync workers, the engine's worker, the sender
 	l := labtest.New(b, lab.Config{Queues: 1, SyncMTU: mtu})
 	xs := openSyncTransports(b, l, "xsk")
-	if os.Getenv("SYNC_THREADED_NAPI") != "" {
-		receiveOnBackupCPU(b, l)
-	}
 	const capacity = 1 << 21
 	sp := &syncPair{b: b, clk: clock.NewCoarse(time.Millisecond), errs: make(chan error, 2)}
 	var err error
@@ -111,6 +105,7 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	}
 
 	stopProfile := profileSyncWindow(b)
+	cpu0 := readCPUTimes()
 	start := time.Now()
 	fwd0 := fwd.forwarded()
 	sp.startSessions(b, xs, mtu, capacity)
@@ -139,8 +134,10 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 		time.Sleep(time.Millisecond)
 	}
 	stopProfile()
+	cpuDuring := readCPUTimes()
 	c := sp.sb.Counters()
 	if os.Getenv("SYNC_DEBUG") != "" {
+		b.Logf("CPU time from the start to a consistent backup (incl. the digests): %s", cpuDuring.since(cpu0))
 		st, _ := xs.t2.(*syncpath.XSKTransport).SocketStats()
 		b.Logf("active %+v\nbackup %+v\nbackup socket %+v\ntransports %+v / %+v", sp.sa.Counters(), c, st, xs.x1.Stats(), xs.t2.(*syncpath.XSKTransport).Stats())
 	}
@@ -162,54 +159,45 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 		mtu, conns, float64(consistent)/1e6, float64(doneAt)/1e6, float64(c.FullSyncRecvNanos)/1e6, fwdDuring, before, senderCPU, syncCPU, backupCPU())
 }
 
-// receiveOnBackupCPU moves the kernel's receive work of gw2's sync link
-// (the veth's NAPI poll: gw2's XDP program and the copy of each frame into
-// its AF_XDP socket) to a kernel thread on the backup's CPU.
-func receiveOnBackupCPU(b *testing.B, l *lab.Lab) {
-	before := napiThreads(b, lab.IfSync)
-	if out, err := lab.Command(l.GW2, "sh", "-c", "echo 1 > /sys/class/net/"+lab.IfSync+"/threaded").CombinedOutput(); err != nil {
-		b.Fatalf("threaded NAPI on gw2's %s: %v: %s", lab.IfSync, err, out)
+// cpuTimes is each CPU's line of /proc/stat: user, nice, system, idle,
+// iowait, irq, softirq, in clock ticks.
+type cpuTimes [][7]uint64
+
+func readCPUTimes() cpuTimes {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil
 	}
-	b.Cleanup(func() {
-		lab.Command(l.GW2, "sh", "-c", "echo 0 > /sys/class/net/"+lab.IfSync+"/threaded").Run()
-	})
-	var pinned int
-	for _, pid := range napiThreads(b, lab.IfSync) {
-		if slices.Contains(before, pid) {
+	var ct cpuTimes
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
 			continue
 		}
-		var set unix.CPUSet
-		set.Set(backupCPU())
-		if err := unix.SchedSetaffinity(pid, &set); err != nil {
-			b.Fatalf("pinning NAPI thread %d: %v", pid, err)
+		var v [7]uint64
+		for i := range v {
+			v[i], _ = strconv.ParseUint(f[i+1], 10, 64)
 		}
-		pinned++
+		ct = append(ct, v)
 	}
-	if pinned == 0 {
-		b.Fatalf("no NAPI thread appeared for gw2's %s", lab.IfSync)
-	}
-	b.Logf("%d NAPI threads of gw2's %s pinned to CPU %d", pinned, lab.IfSync, backupCPU())
+	return ct
 }
 
-// napiThreads lists the pids of the kernel's NAPI threads of devices
-// named ifname (in any namespace).
-func napiThreads(b *testing.B, ifname string) []int {
-	dirs, err := os.ReadDir("/proc")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var pids []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
+// since formats the time each CPU spent in each state since before, in
+// milliseconds (at 100 ticks a second).
+func (ct cpuTimes) since(before cpuTimes) string {
+	var sb strings.Builder
+	names := [7]string{"user", "nice", "sys", "idle", "iowait", "irq", "softirq"}
+	for c := range min(len(ct), len(before)) {
+		fmt.Fprintf(&sb, "cpu%d:", c)
+		for i, n := range names {
+			if d := ct[c][i] - before[c][i]; d > 0 {
+				fmt.Fprintf(&sb, " %s %d", n, d*10)
+			}
 		}
-		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if err == nil && strings.HasPrefix(string(comm), "napi/"+ifname+"-") {
-			pids = append(pids, pid)
-		}
+		sb.WriteString("; ")
 	}
-	return pids
+	return sb.String()
 }
 
 // profileSyncWindow writes a CPU profile of the full sync alone (from the
