@@ -116,6 +116,7 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 		time.Sleep(100 * time.Microsecond)
 	}
 	doneAt := time.Since(start)
+	cpuDuring := readCPUTimes()
 	fwdDuring := float64(fwd.forwarded()-fwd0) / doneAt.Seconds()
 	if fwd != nil && !fwd.sending() {
 		b.Errorf("the sender stopped before the full sync ended: fwd-pps-during is not measured over all of it")
@@ -134,10 +135,9 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 		time.Sleep(time.Millisecond)
 	}
 	stopProfile()
-	cpuDuring := readCPUTimes()
 	c := sp.sb.Counters()
 	if os.Getenv("SYNC_DEBUG") != "" {
-		b.Logf("CPU time from the start to a consistent backup (incl. the digests): %s", cpuDuring.since(cpu0))
+		b.Logf("CPU time from the sessions' start to the backup's FULLSYNC_DONE: %s", cpuDuring.since(cpu0))
 		st, _ := xs.t2.(*syncpath.XSKTransport).SocketStats()
 		b.Logf("active %+v\nbackup %+v\nbackup socket %+v\ntransports %+v / %+v", sp.sa.Counters(), c, st, xs.x1.Stats(), xs.t2.(*syncpath.XSKTransport).Stats())
 	}
