@@ -109,6 +109,10 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	start := time.Now()
 	fwd0 := fwd.forwarded()
 	sp.startSessions(b, xs, mtu, capacity)
+	for sp.tids[0].Load() == 0 || sp.tids[1].Load() == 0 {
+		time.Sleep(10 * time.Microsecond)
+	}
+	sched0 := [2]schedStat{readSchedStat(sp.tids[0].Load()), readSchedStat(sp.tids[1].Load())}
 	for sp.sb.Counters().FullSyncsReceived == 0 {
 		if time.Since(start) > 30*time.Second {
 			b.Fatalf("no full sync in 30s: active %+v; backup %+v", sp.sa.Counters(), sp.sb.Counters())
@@ -117,6 +121,7 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	}
 	doneAt := time.Since(start)
 	cpuDuring := readCPUTimes()
+	sched1 := [2]schedStat{readSchedStat(sp.tids[0].Load()), readSchedStat(sp.tids[1].Load())}
 	fwdDuring := float64(fwd.forwarded()-fwd0) / doneAt.Seconds()
 	if fwd != nil && !fwd.sending() {
 		b.Errorf("the sender stopped before the full sync ended: fwd-pps-during is not measured over all of it")
@@ -138,6 +143,10 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	c := sp.sb.Counters()
 	if os.Getenv("SYNC_DEBUG") != "" {
 		b.Logf("CPU time from the sessions' start to the backup's FULLSYNC_DONE: %s", cpuDuring.since(cpu0))
+		for i, side := range []string{"active", "backup"} {
+			b.Logf("%s's sync thread: ran %.1f ms, waited runnable %.1f ms, %d slices", side,
+				float64(sched1[i].run-sched0[i].run)/1e6, float64(sched1[i].wait-sched0[i].wait)/1e6, sched1[i].slices-sched0[i].slices)
+		}
 		st, _ := xs.t2.(*syncpath.XSKTransport).SocketStats()
 		b.Logf("active %+v\nbackup %+v\nbackup socket %+v\ntransports %+v / %+v", sp.sa.Counters(), c, st, xs.x1.Stats(), xs.t2.(*syncpath.XSKTransport).Stats())
 	}
@@ -157,6 +166,20 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	}
 	b.Logf("mtu %d: %d connections, consistent backup after %.1f ms (snapshot done at %.1f ms, backup's figure %.1f ms); forwarding %.0f pps during, %.0f before; cpus: sender %d, engine worker and active sync %d, backup sync %d",
 		mtu, conns, float64(consistent)/1e6, float64(doneAt)/1e6, float64(c.FullSyncRecvNanos)/1e6, fwdDuring, before, senderCPU, syncCPU, backupCPU())
+}
+
+// schedStat is a thread's /proc schedstat: time on a CPU and time
+// runnable on a run queue, in ns, and the slices it ran.
+type schedStat struct{ run, wait, slices uint64 }
+
+func readSchedStat(tid int32) schedStat {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/schedstat", tid))
+	if err != nil {
+		return schedStat{}
+	}
+	var st schedStat
+	fmt.Sscan(string(data), &st.run, &st.wait, &st.slices)
+	return st
 }
 
 // cpuTimes is each CPU's line of /proc/stat: user, nice, system, idle,

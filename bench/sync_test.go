@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tandem-gw/tandem/dataplane/conntrack"
 	"github.com/tandem-gw/tandem/internal/clock"
 	"github.com/tandem-gw/tandem/internal/histogram"
@@ -117,6 +119,8 @@ type syncPair struct {
 	cancel         context.CancelFunc
 	wg             sync.WaitGroup
 	errs           chan error
+	// tids are the sessions' threads (active, backup), for schedstat.
+	tids [2]atomic.Int32
 }
 
 var syncEpoch atomic.Uint32
@@ -182,7 +186,7 @@ func (sp *syncPair) startSessions(b *testing.B, st *syncTransports, mtu, capacit
 	sp.cancel = cancel
 	// Each session's goroutine carries a "side" profiler label, so a CPU
 	// profile (SYNC_CPUPROFILE) tells the active's costs from the backup's.
-	run := func(s *syncpath.Session, cpu int, side string) {
+	run := func(s *syncpath.Session, cpu int, side string, tid *atomic.Int32) {
 		sp.wg.Add(1)
 		go pprof.Do(ctx, pprof.Labels("side", side), func(ctx context.Context) {
 			defer sp.wg.Done()
@@ -190,13 +194,14 @@ func (sp *syncPair) startSessions(b *testing.B, st *syncTransports, mtu, capacit
 				sp.errs <- err
 				return
 			}
+			tid.Store(int32(unix.Gettid()))
 			if err := s.Run(ctx); err != nil {
 				sp.errs <- err
 			}
 		})
 	}
-	run(sp.sa, syncCPU, "active")
-	run(sp.sb, backupCPU(), "backup")
+	run(sp.sa, syncCPU, "active", &sp.tids[0])
+	run(sp.sb, backupCPU(), "backup", &sp.tids[1])
 	b.Cleanup(sp.stop)
 }
 
