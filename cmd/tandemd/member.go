@@ -325,6 +325,15 @@ func (m *member) step(now int64) {
 	if !changed {
 		return
 	}
+	if t.From == ccp.RoleActive && t.To == ccp.RoleActive {
+		// The peer released the active role it held too: a flap, even if
+		// no poll saw both members active (a member resuming from a stop
+		// can read the peer's "active" heartbeats and its RELEASE in one
+		// batch). Adoption keys on bothActive: without this, a CI run
+		// adopted nothing and the connections the peer made during the
+		// flap broke at the next failover (TestFlapThenFailover).
+		p.bothActive.Store(now)
+	}
 	p.transitions.Add(1)
 	start := time.Now()
 	var claimed time.Duration
