@@ -21,6 +21,11 @@
 // entries sit on lock-free LIFO stacks, one per processor (P, modulo 16):
 // an insert reuses the entry a delete on the same core just freed while it
 // is still in that core's cache, and two cores do not share a stack head.
+// One word per 512 entries records whether any of them was ever allocated;
+// the table walks (RangeFrom, so Range, Digest and a full sync's
+// snapshot, and PromoteOwner) skip the blocks never used. The table also
+// counts the entries other members own (ForeignLen), so that a member
+// holding none of them can skip looking for them.
 //
 // Lookups take no lock and allocate nothing: every entry word is a
 // sync/atomic value, a per-entry generation (odd while live) is read
