@@ -109,8 +109,10 @@ func benchFullSync(b *testing.B, mtu, conns int) {
 	start := time.Now()
 	fwd0 := fwd.forwarded()
 	sp.startSessions(b, xs, mtu, capacity)
-	for sp.tids[0].Load() == 0 || sp.tids[1].Load() == 0 {
-		time.Sleep(10 * time.Microsecond)
+	for deadline := time.Now().Add(5 * time.Second); sp.tids[0].Load() == 0 || sp.tids[1].Load() == 0; time.Sleep(10 * time.Microsecond) {
+		if time.Now().After(deadline) { // a session's thread failed to start (pin): its error is in sp.errs
+			b.Fatalf("the sync sessions' threads did not start in 5s")
+		}
 	}
 	sched0 := [2]schedStat{readSchedStat(sp.tids[0].Load()), readSchedStat(sp.tids[1].Load())}
 	for sp.sb.Counters().FullSyncsReceived == 0 {

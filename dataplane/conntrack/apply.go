@@ -327,8 +327,8 @@ func (t *Table) PromoteOwner(from, to uint8) int {
 	now := t.clk.Now()
 	n := 0
 	for i := 0; i < len(t.entries); i++ {
-		if i&(usedBlock-1) == 0 && t.used[i>>usedShift].Load() == 0 {
-			i |= usedBlock - 1 // no entry of this block was ever allocated
+		if i&(usedBlock-1) == 0 && t.neverUsed(uint64(i)) {
+			i |= usedBlock - 1
 			continue
 		}
 		e := &t.entries[i]

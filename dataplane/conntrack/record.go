@@ -179,8 +179,8 @@ func (t *Table) RangeFrom(cursor uint32, n int, fn func(Record) bool) (next uint
 		end = uint64(len(t.entries))
 	}
 	for i := uint64(cursor); i < end; i++ {
-		if (i == uint64(cursor) || i&(usedBlock-1) == 0) && t.used[i>>usedShift].Load() == 0 {
-			i |= usedBlock - 1 // no entry of this block was ever allocated
+		if (i == uint64(cursor) || i&(usedBlock-1) == 0) && t.neverUsed(i) {
+			i |= usedBlock - 1
 			continue
 		}
 		// The walk is sequential but each entry is two cache lines read
@@ -201,7 +201,7 @@ func (t *Table) RangeFrom(cursor uint32, n int, fn func(Record) bool) (next uint
 }
 
 // rangeAhead is how many entries ahead of its cursor RangeFrom prefetches.
-const rangeAhead = 16
+const rangeAhead = 8
 
 // Range calls fn for every live connection (see RangeFrom).
 func (t *Table) Range(fn func(Record) bool) {

@@ -200,6 +200,10 @@ func (t *Table) ForeignLen() int {
 	return int(n)
 }
 
+// neverUsed reports whether no entry of entry i's block was ever
+// allocated: a walk skips the block (see Table.used).
+func (t *Table) neverUsed(i uint64) bool { return t.used[i>>usedShift].Load() == 0 }
+
 // Self returns this member's id.
 func (t *Table) Self() uint8 { return t.cfg.Self }
 
