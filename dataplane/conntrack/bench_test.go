@@ -35,7 +35,7 @@ var benchSizes = []struct {
 
 // store is the operations the benchmarks compare.
 type store interface {
-	lookup(i int) bool
+	lookupHit(j int) bool // the j-th key of fixture.hits
 	insert(i int)
 	del(i int)
 }
@@ -44,15 +44,23 @@ type store interface {
 // never removed (lookups use them); keys[stable:] plus spare keys form two
 // churn partitions, one per goroutine.
 type fixture struct {
-	keys   []Key
-	boxed  []any // keys boxed once, so sync.Map pays no conversion per call
-	miss   []Key
-	missB  []any
-	order  []int // random permutation of keys[:stable]
-	stable int
-	parts  [2]churnPart
-	stores [3]store
-	w      [2]worker // per goroutine
+	keys  []Key
+	boxed []any // keys boxed once, so sync.Map pays no conversion per call
+	miss  []Key
+	missB []any
+	// hits are keys[:stable] in a random order, the order the lookup
+	// benchmarks ask for them; hitsBoxed the same keys boxed in that
+	// order. The benchmarks read them front to back: a packet's key is
+	// built from the headers just parsed and sits in the L1 cache, and a
+	// lookup benchmark that fetched each key from a random place in the
+	// 60 MB key array charged every store a cache miss that was no part
+	// of its lookup.
+	hits      []Key
+	hitsBoxed []any
+	stable    int
+	parts     [2]churnPart
+	stores    [3]store
+	w         [2]worker // per goroutine
 }
 
 // worker is one benchmark goroutine's mutable state, padded so that the
@@ -83,9 +91,9 @@ type tableStore struct {
 	tb *Table
 }
 
-func (s *tableStore) lookup(i int) bool { _, _, ok := s.tb.Lookup(s.f.keys[i]); return ok }
-func (s *tableStore) insert(i int)      { s.tb.Insert(s.f.keys[i], StateEstablished) }
-func (s *tableStore) del(i int)         { s.tb.Delete(s.f.keys[i]) }
+func (s *tableStore) lookupHit(j int) bool { _, _, ok := s.tb.Lookup(s.f.hits[j]); return ok }
+func (s *tableStore) insert(i int)         { s.tb.Insert(s.f.keys[i], StateEstablished) }
+func (s *tableStore) del(i int)            { s.tb.Delete(s.f.keys[i]) }
 
 type syncMapStore struct {
 	f *fixture
@@ -94,9 +102,9 @@ type syncMapStore struct {
 
 var benchValue = new(Ref)
 
-func (s *syncMapStore) lookup(i int) bool { _, ok := s.m.Load(s.f.boxed[i]); return ok }
-func (s *syncMapStore) insert(i int)      { s.m.Store(s.f.boxed[i], benchValue) }
-func (s *syncMapStore) del(i int)         { s.m.Delete(s.f.boxed[i]) }
+func (s *syncMapStore) lookupHit(j int) bool { _, ok := s.m.Load(s.f.hitsBoxed[j]); return ok }
+func (s *syncMapStore) insert(i int)         { s.m.Store(s.f.boxed[i], benchValue) }
+func (s *syncMapStore) del(i int)            { s.m.Delete(s.f.boxed[i]) }
 
 type rwMapStore struct {
 	f  *fixture
@@ -104,9 +112,9 @@ type rwMapStore struct {
 	m  map[Key]*Ref
 }
 
-func (s *rwMapStore) lookup(i int) bool {
+func (s *rwMapStore) lookupHit(j int) bool {
 	s.mu.RLock()
-	_, ok := s.m[s.f.keys[i]]
+	_, ok := s.m[s.f.hits[j]]
 	s.mu.RUnlock()
 	return ok
 }
@@ -167,7 +175,13 @@ func getFixture(b *testing.B, name string, n int) *fixture {
 		f.missB[i] = f.miss[i]
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	f.order = rng.Perm(f.stable)
+	order := rng.Perm(f.stable)
+	f.hits = make([]Key, f.stable)
+	f.hitsBoxed = make([]any, f.stable)
+	for j, i := range order {
+		f.hits[j] = f.keys[i]
+		f.hitsBoxed[j] = f.hits[j]
+	}
 	for p := range f.parts {
 		part := &f.parts[p]
 		for i := f.stable + p; i < n; i += 2 {
@@ -230,14 +244,15 @@ func (f *fixture) churnOp(si, p int) {
 // si.
 type benchOp func(f *fixture, si, g, i, n int)
 
-func hitIndex(f *fixture, g, i int) int { return f.order[(i+g*7919)%len(f.order)] }
+// hitPos is the position in fixture.hits of goroutine g's i-th lookup.
+func hitPos(f *fixture, g, i int) int { return (i + g*7919) % len(f.hits) }
 
 // opLookupHit: the table answers a block with LookupBatch, as the engine
 // does for a receive batch; the baselines have no batch call and loop.
 func opLookupHit(f *fixture, si, g, i, n int) {
 	if ts, ok := f.stores[si].(*tableStore); ok {
 		for j := 0; j < n; j++ {
-			f.w[g].batch[j] = f.keys[hitIndex(f, g, i+j)]
+			f.w[g].batch[j] = f.hits[hitPos(f, g, i+j)]
 		}
 		if ts.tb.LookupBatch(f.w[g].batch[:n], f.w[g].hits[:n]) != n {
 			panic("hit key missing")
@@ -245,14 +260,14 @@ func opLookupHit(f *fixture, si, g, i, n int) {
 		return
 	}
 	for j := 0; j < n; j++ {
-		f.stores[si].lookup(hitIndex(f, g, i+j))
+		f.stores[si].lookupHit(hitPos(f, g, i+j))
 	}
 }
 
 // opLookupHitSingle: one Lookup call per key for all three.
 func opLookupHitSingle(f *fixture, si, g, i, n int) {
 	for j := 0; j < n; j++ {
-		if !f.stores[si].lookup(hitIndex(f, g, i+j)) {
+		if !f.stores[si].lookupHit(hitPos(f, g, i+j)) {
 			panic("hit key missing")
 		}
 	}
@@ -325,10 +340,10 @@ func opMix(f *fixture, si, g, i, n int) {
 			continue
 		}
 		if batched {
-			f.w[g].batch[m] = f.keys[hitIndex(f, g, i+j)]
+			f.w[g].batch[m] = f.hits[hitPos(f, g, i+j)]
 			m++
 		} else {
-			f.stores[si].lookup(hitIndex(f, g, i+j))
+			f.stores[si].lookupHit(hitPos(f, g, i+j))
 		}
 	}
 	if batched {
