@@ -36,7 +36,8 @@ func (t *Table) Apply(r Record) ApplyResult {
 	t.applyMu.Lock()
 	defer t.applyMu.Unlock()
 	t.raiseFloor(r.Version)
-	kw := r.Key.words()
+	var kw kwords
+	kw.fromKey(&r.Key)
 	h := kw.hash(t.seed)
 	res := t.applyRecord(&r, &kw, h, t.clk.Now())
 	t.count(h, applyCounter[res&3])
@@ -125,12 +126,13 @@ func (t *Table) ApplyBatch(recs []Record, res []ApplyResult) {
 func (t *Table) stageBuckets(s *applyStage, blk []Record) {
 	for i := range blk {
 		r := &blk[i]
-		s.kws[i] = r.Key.words()
+		s.kws[i].fromKey(&r.Key)
 		s.hs[i] = s.kws[i].hash(t.seed)
 		s.b[i] = t.bucketOf(s.hs[i])
 		s.rb[i] = nullsBit
 		if r.NAT != NATNone && r.Op != OpDelete {
-			rw := replyWords(&s.kws[i], r.NAT, recNATAddr(r), r.NATPort)
+			var rw kwords
+			replyWords(&rw, &s.kws[i], r.NAT, recNATAddr(r), r.NATPort)
 			s.rb[i] = t.bucketOf(rw.hash(t.seed))
 		}
 	}

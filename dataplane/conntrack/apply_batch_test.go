@@ -26,13 +26,14 @@ func tableState(t *testing.T, tb *Table) []entryState {
 		if e.gen.Load()&1 == 0 {
 			continue
 		}
-		s := entryState{key: e.words(), meta: e.meta.Load(), nat: [2]uint64{e.nat[0].Load(), e.nat[1].Load()},
+		s := entryState{meta: e.meta.Load(), nat: [2]uint64{e.nat[0].Load(), e.nat[1].Load()},
 			version: e.version.Load(), expires: e.expires.Load()}
+		s.key.fromEntry(e)
 		// Both nodes are reachable from their buckets.
 		_, _, dir, ok := tb.find(&s.key, s.key.hash(tb.seed), false)
 		s.origNode = ok && dir == DirOriginal
 		if s.meta&fReplyNode != 0 {
-			s.replyKey = replyWords(&s.key, metaNAT(s.meta), s.nat, metaPort(s.meta))
+			replyWords(&s.replyKey, &s.key, metaNAT(s.meta), s.nat, metaPort(s.meta))
 			_, _, dir, ok := tb.find(&s.replyKey, s.replyKey.hash(tb.seed), false)
 			s.reply = ok && dir == DirReply
 		}

@@ -40,7 +40,13 @@
 // take only the entry's own lock. The race detector sees no data race.
 //
 // A lookup costs two dependent cache misses at 1M entries (bucket, then
-// entry). The engine works on receive batches, and so do LookupBatch and
+// entry). Consecutive lookups overlap in the processor only while nothing
+// makes one wait for the previous one to retire: the calls that take a
+// Key by value (Lookup, Track, TrackKnown, Insert, InsertNAT, Delete) are
+// small wrappers, inlined so that the key is read in place, and the key's
+// words are filled through a pointer (kwords.fromKey): a 40-byte copy that
+// the store buffer cannot forward serialised them (TestEntryPointsInline).
+// The engine works on receive batches, and so do LookupBatch and
 // Prefetch: they load the bucket heads of a whole batch, then the entries,
 // so the misses of different packets overlap. Call Prefetch(keys) before
 // the per-packet Track calls of a batch.

@@ -105,20 +105,23 @@ func (e *entry) lock() {
 // unlock releases the writer lock (seq odd → even).
 func (e *entry) unlock() { e.seq.Add(1) }
 
-func (e *entry) words() kwords {
-	return kwords{e.key[0].Load(), e.key[1].Load(), e.key[2].Load(), e.key[3].Load(), e.key[4].Load()}
+// fromEntry sets w to e's original-direction key words.
+func (w *kwords) fromEntry(e *entry) {
+	w[0], w[1], w[2], w[3], w[4] = e.key[0].Load(), e.key[1].Load(), e.key[2].Load(), e.key[3].Load(), e.key[4].Load()
 }
 
-// replyWords is the reply-direction key of a connection with the given NAT:
-// SNAT answers to the translated source, DNAT answers from the translated
-// destination.
-func replyWords(o *kwords, kind NATKind, addr [2]uint64, port uint16) kwords {
+// replyWords sets r to the reply-direction key of a connection whose
+// original key is o, with the given NAT: SNAT answers to the translated
+// source, DNAT answers from the translated destination. r and o must not
+// be the same array.
+func replyWords(r, o *kwords, kind NATKind, addr [2]uint64, port uint16) {
 	proto, fam := uint8(o[4]>>32), uint8(o[4]>>40)
 	switch kind {
 	case NATSource:
-		return kwords{o[2], o[3], addr[0], addr[1], packTail(o.dport(), port, proto, fam)}
+		r[0], r[1], r[2], r[3], r[4] = o[2], o[3], addr[0], addr[1], packTail(o.dport(), port, proto, fam)
 	case NATDestination:
-		return kwords{addr[0], addr[1], o[0], o[1], packTail(port, o.sport(), proto, fam)}
+		r[0], r[1], r[2], r[3], r[4] = addr[0], addr[1], o[0], o[1], packTail(port, o.sport(), proto, fam)
+	default:
+		r[0], r[1], r[2], r[3], r[4] = o[2], o[3], o[0], o[1], o.swappedTail()
 	}
-	return o.swapped()
 }

@@ -84,14 +84,22 @@ func v4(a [16]byte) [16]byte {
 // kwords is a Key as the five 64-bit words an entry stores.
 type kwords [5]uint64
 
-func (k *Key) words() kwords {
-	return kwords{
-		binary.LittleEndian.Uint64(k.Src[0:8]),
-		binary.LittleEndian.Uint64(k.Src[8:16]),
-		binary.LittleEndian.Uint64(k.Dst[0:8]),
-		binary.LittleEndian.Uint64(k.Dst[8:16]),
-		packTail(k.SrcPort, k.DstPort, k.Proto, k.Family),
-	}
+// fromKey sets w to k's words.
+//
+// The hot paths fill a kwords in place, through a pointer: never
+// kw := k.words() returning the array, and never a Key passed by value
+// into a call that is not inlined. The compiler copies a 40-byte array
+// or struct with overlapping 16-byte moves, and a load the store buffer
+// cannot forward from one earlier store waits until the stores retire,
+// which is behind the previous lookup's cache misses: consecutive
+// lookups then ran one after the other instead of overlapping
+// (docs/performance.md, "Store forwarding").
+func (w *kwords) fromKey(k *Key) {
+	w[0] = binary.LittleEndian.Uint64(k.Src[0:8])
+	w[1] = binary.LittleEndian.Uint64(k.Src[8:16])
+	w[2] = binary.LittleEndian.Uint64(k.Dst[0:8])
+	w[3] = binary.LittleEndian.Uint64(k.Dst[8:16])
+	w[4] = packTail(k.SrcPort, k.DstPort, k.Proto, k.Family)
 }
 
 func packTail(sport, dport uint16, proto, family uint8) uint64 {
@@ -111,10 +119,15 @@ func (w *kwords) key() Key {
 	return k
 }
 
-// swapped returns the words of the reverse key.
-func (w *kwords) swapped() kwords {
+// swappedTail returns the last word of the reverse key: the ports swapped.
+func (w *kwords) swappedTail() uint64 {
 	t := w[4]
-	return kwords{w[2], w[3], w[0], w[1], t&^0xffffffff | (t&0xffff)<<16 | (t>>16)&0xffff}
+	return t&^0xffffffff | (t&0xffff)<<16 | (t>>16)&0xffff
+}
+
+// reverseOf reports whether w is the reverse key of o.
+func (w *kwords) reverseOf(o *kwords) bool {
+	return w[0] == o[2] && w[1] == o[3] && w[2] == o[0] && w[3] == o[1] && w[4] == o.swappedTail()
 }
 
 func (w *kwords) sport() uint16 { return uint16(w[4]) }

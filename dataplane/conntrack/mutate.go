@@ -58,7 +58,8 @@ func (t *Table) insert(kw *kwords, h uint64, nc *newConn) (Ref, outcome) {
 			if !nc.fixed {
 				t.natCandidate(kw, nc, p, base, space)
 			}
-			rw := replyWords(kw, nc.nat, nc.natAddr, nc.natPort)
+			var rw kwords
+			replyWords(&rw, kw, nc.nat, nc.natAddr, nc.natPort)
 			rb = t.bucketOf(rw.hash(t.seed))
 			ri = t.shardOf(rb)
 			t.lockPair(si, ri)
@@ -180,7 +181,8 @@ func (t *Table) remove(ref Ref, emit bool, why int) bool {
 	}
 	// Key, NAT and reply link are fixed while gen holds; read them before
 	// locking to find the shards, then check gen again under the locks.
-	ow := e.words()
+	var ow kwords
+	ow.fromEntry(e)
 	m := e.meta.Load()
 	h := ow.hash(t.seed)
 	b := t.bucketOf(h)
@@ -220,8 +222,10 @@ func (t *Table) remove(ref Ref, emit bool, why int) bool {
 
 // Delete removes the connection k belongs to, emitting a Delete record if
 // this member owns it. It reports whether there was one.
-func (t *Table) Delete(k Key) bool {
-	ref, _, ok := t.Lookup(k)
+func (t *Table) Delete(k Key) bool { return t.delete(&k) }
+
+func (t *Table) delete(k *Key) bool {
+	ref, _, ok := t.lookup(k)
 	return ok && t.remove(ref, true, -1)
 }
 
@@ -229,12 +233,17 @@ func (t *Table) Delete(k Key) bool {
 // member, emitting a New record. It is the control-plane and benchmark
 // entry point; the packet path uses Track.
 func (t *Table) Insert(k Key, st State) (Ref, error) {
-	return t.InsertNAT(k, st, NATRequest{})
+	return t.insertNAT(&k, st, NATRequest{})
 }
 
 // InsertNAT is Insert with a NAT mapping allocated from the request's pool.
 func (t *Table) InsertNAT(k Key, st State, nat NATRequest) (Ref, error) {
-	kw := k.words()
+	return t.insertNAT(&k, st, nat)
+}
+
+func (t *Table) insertNAT(k *Key, st State, nat NATRequest) (Ref, error) {
+	var kw kwords
+	kw.fromKey(k)
 	h := kw.hash(t.seed)
 	now := t.clk.Now()
 	nc := newConn{state: st, owner: t.cfg.Self, expires: now + t.cfg.Timeouts.timeout(st), emit: true, now: now}

@@ -101,7 +101,8 @@ func (t *Table) compileNAT() error {
 // MatchDNAT returns the first DNAT rule matching k's protocol and
 // destination address and port.
 func (t *Table) MatchDNAT(k Key) (NATRequest, bool) {
-	kw := k.words()
+	var kw kwords
+	kw.fromKey(&k)
 	for i := range t.dnat {
 		r := &t.dnat[i]
 		if r.proto == k.Proto && r.family == k.Family && r.port == k.DstPort && r.addr == [2]uint64{kw[2], kw[3]} {

@@ -98,14 +98,16 @@ func (t *Table) emit(e *entry, op Op, now int64) {
 }
 
 func (k *Key) hashWords(seed uint64) uint64 {
-	w := k.words()
+	var w kwords
+	w.fromKey(k)
 	return w.hash(seed)
 }
 
 // record builds the Record of e. Precondition: e's lock held, or the
 // caller validates with seq afterwards.
 func (t *Table) record(e *entry, op Op, now int64) Record {
-	ow := e.words()
+	var ow kwords
+	ow.fromEntry(e)
 	m := e.meta.Load()
 	r := Record{
 		Key:     ow.key(),
@@ -229,7 +231,8 @@ func (t *Table) Digest() (sum uint64, n int) {
 
 // RecordDigest is one record's term of Digest.
 func RecordDigest(r *Record) uint64 {
-	w := r.Key.words()
+	var w kwords
+	w.fromKey(&r.Key)
 	h := uint64(0x243f6a8885a308d3)
 	for _, x := range w {
 		h = mum(h^x, 0x9e3779b97f4a7c15)

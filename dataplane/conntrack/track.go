@@ -33,13 +33,20 @@ type Result struct {
 // connection never seen it creates the entry with the NAT mapping nat asks
 // for (subject to TCPPickup). It allocates nothing.
 func (t *Table) Track(k Key, seg Segment, nat NATRequest) Result {
-	kw := k.words()
+	return t.track(&k, &seg, nat)
+}
+
+// track is Track; Track stays small enough to be inlined (see
+// kwords.fromKey).
+func (t *Table) track(k *Key, seg *Segment, nat NATRequest) Result {
+	var kw kwords
+	kw.fromKey(k)
 	h := kw.hash(t.seed)
 	for attempt := 0; attempt < 16; attempt++ {
-		if res, ok := t.trackKnown(&kw, h, &seg); ok {
+		if res, ok := t.trackKnown(&kw, h, seg); ok {
 			return res
 		}
-		res, again := t.trackNew(&kw, h, &seg, nat)
+		res, again := t.trackNew(&kw, h, seg, nat)
 		if !again {
 			return res
 		}
@@ -52,9 +59,12 @@ func (t *Table) Track(k Key, seg Segment, nat NATRequest) Result {
 // creates nothing, when k belongs to none (or to one that has expired). The
 // engine calls it where a new connection needs the policy's decision first,
 // so that packets of known connections cost one lookup, not two.
-func (t *Table) TrackKnown(k Key, seg Segment) (Result, bool) {
-	kw := k.words()
-	return t.trackKnown(&kw, kw.hash(t.seed), &seg)
+func (t *Table) TrackKnown(k Key, seg Segment) (Result, bool) { return t.trackKnownKey(&k, &seg) }
+
+func (t *Table) trackKnownKey(k *Key, seg *Segment) (Result, bool) {
+	var kw kwords
+	kw.fromKey(k)
+	return t.trackKnown(&kw, kw.hash(t.seed), seg)
 }
 
 // trackKnown runs a packet through the entry kw names, if there is a live
@@ -240,7 +250,8 @@ func (t *Table) update(e *entry, m uint64, seg *Segment, now int64, h uint64) Re
 			t.emit(e, OpUpdate, now)
 		}
 	}
-	ow := e.words()
+	var ow kwords
+	ow.fromEntry(e)
 	return Result{
 		Rewrite: rewrite(&ow, nm, [2]uint64{e.nat[0].Load(), e.nat[1].Load()}, d),
 		Verdict: Accept,
