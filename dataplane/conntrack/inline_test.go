@@ -2,9 +2,7 @@ package conntrack
 
 import (
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"testing"
 )
 
@@ -17,8 +15,8 @@ import (
 // instead of 4.1x (docs/performance.md). It asks the compiler
 // (go build -gcflags=-m), as the Go toolchain's own inlining tests do.
 func TestEntryPointsInline(t *testing.T) {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goBin, "build", "-gcflags=-m", ".").CombinedOutput()
+	// go test puts its own toolchain's bin first on the PATH.
+	out, err := exec.Command("go", "build", "-gcflags=-m", ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build -gcflags=-m: %v\n%s", err, out)
 	}
