@@ -1,6 +1,9 @@
 package conntrack
 
-import "testing"
+import (
+	"net/netip"
+	"testing"
+)
 
 func TestTrackKnownCreatesNothing(t *testing.T) {
 	tb, _, _ := testTable(t, Config{})
@@ -61,4 +64,33 @@ func BenchmarkTrackReply(b *testing.B) {
 			tb.TrackKnown(keys[i%n], Segment{})
 		}
 	})
+}
+
+// BenchmarkTrackReplySNAT is TrackKnown for reply traffic of 100K source-
+// NATed connections: each reply finds its connection through the reply
+// node, whose key the lookup rebuilds from the entry (matchReply).
+func BenchmarkTrackReplySNAT(b *testing.B) {
+	const n = 100000
+	tb, err := New(Config{MaxEntries: 2 * n, SNAT: []SNATPool{{Addrs: []netip.Addr{
+		addr("203.0.113.1"), addr("203.0.113.2"), addr("203.0.113.3"), addr("203.0.113.4")},
+		PortMin: 1024, PortMax: 65535}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	server := ip4(192, 0, 2, 1)
+	keys := make([]Key, n)
+	for i := range keys {
+		k := udpKey(ip4(10, byte(i>>16), byte(i>>8), byte(i)), 40000, server, 53)
+		res := tb.Track(k, Segment{}, snat0)
+		if res.Verdict != Accept || res.Rewrite.Op != RewriteSrc {
+			b.Fatalf("conn %d: %+v", i, res)
+		}
+		keys[i] = udpKey(server, 53, res.Rewrite.Addr, res.Rewrite.Port)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if res, ok := tb.TrackKnown(keys[i%n], Segment{}); !ok || res.Dir != DirReply {
+			b.Fatalf("reply %d: %+v %v", i%n, res, ok)
+		}
+	}
 }
