@@ -41,11 +41,13 @@
 //
 // A lookup costs two dependent cache misses at 1M entries (bucket, then
 // entry). Consecutive lookups overlap in the processor only while nothing
-// makes one wait for the previous one to retire: the calls that take a
-// Key by value (Lookup, Track, TrackKnown, Insert, InsertNAT, Delete) are
-// small wrappers, inlined so that the key is read in place, and the key's
-// words are filled through a pointer (kwords.fromKey): a 40-byte copy that
-// the store buffer cannot forward serialised them (TestEntryPointsInline).
+// makes one wait for the previous one to retire: the per-key calls of the
+// packet path and of connection churn (Lookup, Track, TrackKnown, Insert,
+// InsertNAT, Delete) take a Key by value through small wrappers, inlined
+// so that the key is read in place, and the key's words are filled
+// through a pointer (kwords.fromKey): a 40-byte copy that the store
+// buffer cannot forward serialised them (TestEntryPointsInline). Get and
+// MatchDNAT, called once per connection at most, are plain calls.
 // The engine works on receive batches, and so do LookupBatch and
 // Prefetch: they load the bucket heads of a whole batch, then the entries,
 // so the misses of different packets overlap. Call Prefetch(keys) before
