@@ -46,8 +46,9 @@
 // InsertNAT, Delete) take a Key by value through small wrappers, inlined
 // so that the key is read in place, and the key's words are filled
 // through a pointer (kwords.fromKey): a 40-byte copy that the store
-// buffer cannot forward serialised them (TestEntryPointsInline). Get and
-// MatchDNAT, called once per connection at most, are plain calls.
+// buffer cannot forward serialised them (TestEntryPointsInline). Get (the
+// control plane's) and MatchDNAT (only for packets from the outside of
+// connections the table does not know) are plain calls.
 // The engine works on receive batches, and so do LookupBatch and
 // Prefetch: they load the bucket heads of a whole batch, then the entries,
 // so the misses of different packets overlap. Call Prefetch(keys) before
